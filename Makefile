@@ -1,0 +1,37 @@
+# CNN studio: `make run` serves the app, `make test` runs every test. Both set up what is missing first.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.requirements.stamp
+DATA := $(or $(CNN_DATA_DIR),data)
+PORT ?= 8501
+
+.PHONY: run test data venv browser clean
+
+run: $(STAMP) data
+	$(PY) -m streamlit run app.py --server.port $(PORT)
+
+test: $(STAMP) data browser
+	$(PY) -m pytest
+
+venv: $(STAMP)
+
+# Reinstalls only when requirements.txt changes (or .venv is gone).
+$(STAMP): requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $(STAMP)
+
+data: $(STAMP) $(DATA)/mnist/t10k-labels-idx1-ubyte $(DATA)/fashion-mnist/t10k-labels-idx1-ubyte
+
+$(DATA)/%/t10k-labels-idx1-ubyte: | $(STAMP)
+	$(PY) -m cnn_core fetch-data --dataset $*
+
+# The real-browser tests use Debian's Chromium; install it when we can (root), else e2e skips loudly.
+browser:
+	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null) ; } || \
+		echo "!! chromium not installed: browser tests will be skipped (run as root or install chromium)"
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,122 @@
+"""Checkpoints as plain data: one safetensors file, weights as tensors, everything else as JSON metadata.
+
+Nothing is ever unpickled: a file a user hands in is parsed as safetensors or rejected.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from cnn_core.config import TrainConfig
+from cnn_core.data import DATASETS, DatasetInfo
+from cnn_core.models import Net, create_model, list_models
+
+FORMAT = "cnn-studio"
+FORMAT_VERSION = 1
+
+
+class CheckpointError(ValueError):
+    """A file that is not a usable checkpoint; the message says why."""
+
+
+@dataclass
+class Checkpoint:
+    model: Net  # in eval mode, on CPU
+    config: TrainConfig
+    info: DatasetInfo  # dataset, classes, normalization
+    history: list[dict[str, Any]]
+    meta: dict[str, Any]
+    path: Path
+
+    @property
+    def test_acc(self) -> float | None:
+        return self.meta.get("test_acc")
+
+
+def save_checkpoint(path: Path, model: Net, config: TrainConfig, history: list[dict[str, Any]],
+                    info: DatasetInfo, extra: dict[str, Any] | None = None) -> Path:
+    """Write weights + metadata to `path` atomically (temp file, then os.replace)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ends = [r for r in history if r.get("event") == "end"]
+    vals = [r["val_acc"] for r in history if r.get("event") == "epoch" and r["val_acc"] == r["val_acc"]]
+    meta = {
+        "model": config.model,
+        "model_args": config.model_args,
+        "input_size": model.input_size,
+        "dataset": info.name,
+        "classes": list(info.classes),
+        "mean": info.mean,
+        "std": info.std,
+        "config": config.to_dict(),
+        "history": history,
+        "best_val_acc": max(vals) if vals else None,
+        "test_acc": ends[-1]["test_acc"] if ends else None,
+        "saved_at": time.strftime("%Y-%m-%d %H:%M:%S"),
+        **(extra or {}),
+    }
+    weights = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    metadata = {"format": FORMAT, "format_version": str(FORMAT_VERSION), "meta": json.dumps(meta)}
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    os.close(fd)
+    try:
+        save_file(weights, tmp, metadata=metadata)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return path
+
+
+def read_metadata(path: Path) -> dict[str, Any]:
+    """The JSON metadata of a checkpoint, without building the model."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as f:
+            size = int.from_bytes(f.read(8), "little")
+            if size <= 0 or size > 100_000_000:
+                raise CheckpointError(f"{path.name} is not a safetensors checkpoint (a pickle or other file?).")
+            header = json.loads(f.read(size))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise CheckpointError(f"{path.name} is not a readable safetensors checkpoint ({type(e).__name__}).") from e
+    metadata = header.get("__metadata__") or {}
+    if metadata.get("format") != FORMAT:
+        raise CheckpointError(f"{path.name} is a safetensors file but not a CNN studio checkpoint.")
+    if int(metadata.get("format_version", 0)) > FORMAT_VERSION:
+        raise CheckpointError(f"{path.name} was written by a newer CNN studio (format {metadata['format_version']}).")
+    return json.loads(metadata["meta"])
+
+
+def load_checkpoint(path: Path) -> Checkpoint:
+    """Rebuild the model from the registry and load its weights; reject anything that does not fit."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"No checkpoint at {path}.")
+    meta = read_metadata(path)
+    if meta.get("model") not in list_models():
+        raise CheckpointError(f"{path.name} holds an unknown model {meta.get('model')!r}; "
+                              f"this version knows {', '.join(list_models())}.")
+    try:
+        weights = load_file(path)
+    except (SafetensorError, OSError) as e:
+        raise CheckpointError(f"{path.name} is damaged or truncated: {e}") from e
+    try:
+        model = create_model(meta["model"], **meta.get("model_args", {}))
+        model.load_state_dict(weights, strict=True)
+    except (RuntimeError, ValueError, TypeError) as e:
+        first = str(e).strip().splitlines()
+        detail = " ".join(line.strip() for line in first[:3])
+        raise CheckpointError(f"{path.name}: its weights do not fit model {meta['model']!r}: {detail}") from e
+    model.eval()
+    dataset = meta.get("dataset", "mnist")
+    info = DATASETS.get(dataset) or DatasetInfo(dataset, tuple(meta["classes"]), meta["mean"], meta["std"], {})
+    return Checkpoint(model, TrainConfig.from_dict(meta.get("config", {})), info, meta.get("history", []), meta, path)

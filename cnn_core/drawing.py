@@ -1,0 +1,110 @@
+"""Drawing → model input, the way MNIST was made: crop, fit 20x20, centre of mass at the centre of 28x28.
+
+Every step is kept (`DrawingSteps`) so a page can show what the model really sees.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from cnn_core.data import normalize
+
+BLANK_THRESHOLD = 0.001  # fraction of inked pixels below which a drawing is blank
+FAINT = 0.05  # ink below this is background when cropping
+FIT = 20  # MNIST fitted each digit in a 20x20 box …
+FIELD = 28  # … inside a 28x28 field
+
+
+@dataclass
+class DrawingSteps:
+    """Each step of `preprocess` as float32 arrays in [0, 1] (ink = 1), and the model input."""
+
+    gray: np.ndarray  # (H, W) the drawing
+    cropped: np.ndarray  # (h, w) the ink's bounding box
+    fitted: np.ndarray  # (≤20, ≤20) scaled to fit 20x20, aspect ratio kept
+    centered: np.ndarray  # (28, 28) centre of mass at the centre
+    resized: np.ndarray  # (S, S) what the model sees, before normalization
+    tensor: torch.Tensor  # (1, 1, S, S) normalized
+
+    def steps(self) -> list[tuple[str, np.ndarray]]:
+        """(title, array) pairs in order, for display."""
+        size = self.resized.shape[0]
+        return [
+            ("drawing", self.gray),
+            ("cropped to the ink", self.cropped),
+            (f"fitted in {FIT}x{FIT}", self.fitted),
+            (f"centred in {FIELD}x{FIELD}", self.centered),
+            (f"model input {size}x{size}", self.resized),
+        ]
+
+
+def canvas_to_gray(image: np.ndarray) -> np.ndarray:
+    """(H, W), (H, W, 3) or (H, W, 4) image, uint8 or float in [0, 1] → float32 (H, W) in [0, 1], ink = 1.
+
+    Where any pixel is transparent, alpha is the ink (strokes on a transparent layer); otherwise
+    the luminance is, inverted when the background is light (dark strokes on white).
+    """
+    arr = np.asarray(image)
+    if not (arr.ndim == 2 or (arr.ndim == 3 and arr.shape[2] in (3, 4))):
+        raise ValueError(f"Expected a gray, RGB or RGBA image, got an array of shape {arr.shape}.")
+    scale = np.float32(255 if arr.dtype.kind in "ui" or arr.max() > 1 else 1)
+    if arr.ndim == 3 and arr.shape[2] == 4 and (arr[..., 3] < scale).any():
+        return (arr[..., 3] / scale).astype(np.float32)
+    if arr.ndim == 3:
+        arr = arr[..., :3] @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+    gray = (arr / scale).astype(np.float32)
+    return 1 - gray if np.median(gray) > 0.5 else gray
+
+
+def is_blank(gray: np.ndarray, threshold: float = BLANK_THRESHOLD) -> bool:
+    """True when less than `threshold` of the (H, W) image's pixels are inked (> 0.5)."""
+    return bool((gray > 0.5).mean() < threshold)
+
+
+def preprocess(image: np.ndarray, input_size: int = 28, mean: float = 0.1307, std: float = 0.3081) -> DrawingSteps:
+    """A canvas image (see `canvas_to_gray`) → every step up to the normalized (1, 1, S, S) tensor.
+
+    Raises ValueError, with a sentence for the user, when the drawing is blank.
+    """
+    gray = canvas_to_gray(image)
+    if is_blank(gray):
+        raise ValueError("The canvas is blank: draw a digit, then try again.")
+    rows, cols = np.nonzero((gray > FAINT).any(1))[0], np.nonzero((gray > FAINT).any(0))[0]
+    cropped = gray[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+    fitted = _fit(cropped, FIT)
+    centered = _center_by_mass(fitted, FIELD)
+    digit = torch.from_numpy(np.round(centered * 255).astype(np.uint8))[None]  # stored like an MNIST digit
+    model_view = normalize(digit, 0.0, 1.0, input_size)  # training's own resize, in [0, 1]: (1, 1, S, S)
+    return DrawingSteps(gray, cropped, fitted, centered, model_view[0, 0].numpy(), (model_view - mean) / std)
+
+
+def _fit(img: np.ndarray, box: int) -> np.ndarray:
+    """(h, w) → scaled, anti-aliased, so the longer side is `box`; strongest ink scaled to 1."""
+    scale = box / max(img.shape)
+    size = tuple(max(1, round(n * scale)) for n in img.shape)
+    x = F.interpolate(torch.from_numpy(img)[None, None], size=size, mode="bilinear", antialias=True)
+    fitted = x[0, 0].numpy()
+    return fitted / fitted.max()
+
+
+def _center_by_mass(img: np.ndarray, field: int) -> np.ndarray:
+    """Paste (h, w) into (field, field) with its centre of mass at (field/2, field/2), never cut off."""
+    ys, xs = np.indices(img.shape)
+    com_y, com_x = (ys * img).sum() / img.sum(), (xs * img).sum() / img.sum()
+    top = int(np.clip(round(field / 2 - com_y), 0, field - img.shape[0]))
+    left = int(np.clip(round(field / 2 - com_x), 0, field - img.shape[1]))
+    out = np.zeros((field, field), dtype=np.float32)
+    out[top : top + img.shape[0], left : left + img.shape[1]] = img
+    return out
+
+
+def upscale_digit(img28: np.ndarray | torch.Tensor, size: int = 280) -> np.ndarray:
+    """A uint8 (28, 28) MNIST digit → a (size, size, 4) uint8 RGBA "drawing": white on opaque black."""
+    digit = Image.fromarray(np.asarray(img28, dtype=np.uint8))
+    gray = np.asarray(digit.resize((size, size), Image.Resampling.BILINEAR))
+    return np.dstack([gray, gray, gray, np.full_like(gray, 255)])

@@ -1,0 +1,215 @@
+"""Looking inside a trained model: kernels, feature maps, predictions, confusion, mistakes, saliency.
+
+Pure functions: a model (an `nn.Sequential` of named layers with `input_size`) and tensors in,
+numpy arrays out. The model's train/eval mode is restored after each call.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+ACTIVATIONS = (nn.ReLU, nn.LeakyReLU, nn.ELU, nn.GELU, nn.SiLU, nn.Tanh, nn.Sigmoid)
+POOLS = (nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveMaxPool2d, nn.AdaptiveAvgPool2d)
+
+
+@contextmanager
+def _eval(model: nn.Module) -> Iterator[nn.Module]:
+    """Eval mode for the block, then back to the mode the model was in."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield model
+    finally:
+        model.train(was_training)
+
+
+def _device(model: nn.Module) -> torch.device:
+    return next(model.parameters()).device
+
+
+def _layer_outputs(model: nn.Sequential, x: torch.Tensor, layers: list[str]) -> dict[str, torch.Tensor]:
+    """Forward x once, recording the output of each named child in `layers`; the hooks are removed after."""
+    children = dict(model.named_children())
+    unknown = [name for name in layers if name not in children]
+    if unknown:
+        raise ValueError(f"Unknown layer(s) {unknown}: choose from {list(children)}.")
+    names = {children[name]: name for name in layers}
+    outputs: dict[str, torch.Tensor] = {}
+
+    def record(module: nn.Module, _inputs: tuple, out: torch.Tensor) -> None:
+        outputs[names[module]] = out.clone()  # a copy: the next layer may work in place
+
+    hooks = [children[name].register_forward_hook(record) for name in layers]
+    try:
+        with _eval(model), torch.inference_mode():
+            model(x.to(_device(model)))
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return outputs
+
+
+def conv_layers(model: nn.Sequential) -> list[str]:
+    """Names of the Conv2d children, in order."""
+    return [name for name, m in model.named_children() if isinstance(m, nn.Conv2d)]
+
+
+def inspectable_layers(model: nn.Sequential) -> list[str]:
+    """Names of the conv, activation and pooling children whose output is an image stack (B, C, H, W)."""
+    candidates = [name for name, m in model.named_children() if isinstance(m, (nn.Conv2d, *ACTIVATIONS, *POOLS))]
+    blank = torch.zeros(1, 1, model.input_size, model.input_size)
+    outputs = _layer_outputs(model, blank, candidates)
+    return [name for name in candidates if outputs[name].dim() == 4]
+
+
+def kernels(model: nn.Sequential, layer: str, reduce: str = "none") -> np.ndarray:
+    """A conv layer's weights: (C_out, C_in, kH, kW), or (C_out, kH, kW) with reduce="mean" over inputs."""
+    conv = dict(model.named_children()).get(layer)
+    if not isinstance(conv, nn.Conv2d):
+        raise ValueError(f"{layer!r} is not a conv layer: choose from {conv_layers(model)}.")
+    if reduce not in ("none", "mean"):
+        raise ValueError(f"reduce must be 'none' or 'mean', not {reduce!r}.")
+    weights = conv.weight.detach().cpu().numpy()
+    return weights.mean(axis=1) if reduce == "mean" else weights
+
+
+def kernel_grid(arr: np.ndarray, ncols: int | None = None, pad: int = 1) -> np.ndarray:
+    """Tile kernels into one 2-D array with NaN gaps of `pad` between tiles.
+
+    (N, kH, kW): N tiles, `ncols` (default ⌈√N⌉) per row. (C_out, C_in, kH, kW): one row per
+    output channel, one column per input channel by default.
+    """
+    if arr.ndim == 4:
+        ncols = ncols or arr.shape[1]
+        arr = arr.reshape(-1, *arr.shape[2:])
+    n, kh, kw = arr.shape
+    ncols = ncols or math.ceil(math.sqrt(n))
+    nrows = math.ceil(n / ncols)
+    grid = np.full((nrows * (kh + pad) - pad, ncols * (kw + pad) - pad), np.nan, dtype=np.float32)
+    for i, kernel in enumerate(arr):
+        top, left = (i // ncols) * (kh + pad), (i % ncols) * (kw + pad)
+        grid[top : top + kh, left : left + kw] = kernel
+    return grid
+
+
+def symmetric_limit(arr: np.ndarray) -> float:
+    """max |value| ignoring NaN: the ± range of a diverging colour scale centred at 0."""
+    return float(np.nanmax(np.abs(arr)))
+
+
+def feature_maps(model: nn.Sequential, image: torch.Tensor, layers: list[str] | None = None) -> dict[str, np.ndarray]:
+    """One normalized image (1, 1, S, S) → {layer: (C, H, W)} for `layers` (default: `inspectable_layers`)."""
+    layers = inspectable_layers(model) if layers is None else layers
+    outputs = _layer_outputs(model, image, layers)
+    return {name: outputs[name][0].float().cpu().numpy() for name in layers}
+
+
+def predict(model: nn.Module, x: torch.Tensor) -> np.ndarray:
+    """Normalized images (B, 1, S, S) → class probabilities (B, 10)."""
+    with _eval(model), torch.inference_mode():
+        return F.softmax(model(x.to(_device(model))).float(), dim=1).cpu().numpy()
+
+
+def evaluate_predictions(
+    model: nn.Module, images_normalized: torch.Tensor, labels: torch.Tensor, batch_size: int = 1000
+) -> tuple[np.ndarray, np.ndarray]:
+    """Normalized images (N, 1, S, S) with their (N,) labels → predictions (N,) and probabilities (N, 10)."""
+    if len(images_normalized) != len(labels):
+        raise ValueError(f"{len(images_normalized)} images but {len(labels)} labels.")
+    probs = np.concatenate([predict(model, batch) for batch in images_normalized.split(batch_size)])
+    return probs.argmax(axis=1), probs
+
+
+def confusion_matrix(labels: np.ndarray, preds: np.ndarray, num_classes: int = 10) -> np.ndarray:
+    """(N,) true and predicted classes → (num_classes, num_classes) int64 counts, rows true, columns predicted."""
+    labels, preds = np.asarray(labels, dtype=np.int64), np.asarray(preds, dtype=np.int64)
+    counts = np.bincount(labels * num_classes + preds, minlength=num_classes * num_classes)
+    return counts.reshape(num_classes, num_classes)
+
+
+def per_class_accuracy(cm: np.ndarray) -> np.ndarray:
+    """Confusion matrix → (num_classes,) recall of each true class; NaN for a class with no examples."""
+    totals = cm.sum(axis=1)
+    return np.divide(np.diag(cm), totals, out=np.full(len(cm), np.nan), where=totals > 0)
+
+
+def mistakes(
+    labels: np.ndarray,
+    preds: np.ndarray,
+    probs: np.ndarray,
+    true_class: int | None = None,
+    pred_class: int | None = None,
+    limit: int = 25,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Wrong predictions, optionally of one true and/or predicted class, most confident first.
+
+    Returns up to `limit` indices (K,) and the probability each gave its wrong prediction (K,).
+    """
+    labels, preds = np.asarray(labels), np.asarray(preds)
+    wrong = labels != preds
+    if true_class is not None:
+        wrong &= labels == true_class
+    if pred_class is not None:
+        wrong &= preds == pred_class
+    idx = np.nonzero(wrong)[0]
+    confidence = np.asarray(probs)[idx, preds[idx]]
+    order = np.argsort(-confidence, kind="stable")[:limit]
+    return idx[order], confidence[order]
+
+
+def _score(logits: torch.Tensor, target: int | None) -> torch.Tensor:
+    """The logit of `target`, or of the predicted class when None, for a batch of one."""
+    return logits[0, int(logits.argmax(1)) if target is None else target]
+
+
+def _grad_x_input(model: nn.Sequential, x: torch.Tensor, target: int | None) -> torch.Tensor:
+    """|gradient × ink| (S, S), the ink being the input minus its background (its minimum)."""
+    x = x.requires_grad_()
+    (grad,) = torch.autograd.grad(_score(model(x), target), x)
+    return (grad * (x - x.min()))[0, 0].abs()
+
+
+def _gradcam(model: nn.Sequential, x: torch.Tensor, target: int | None) -> torch.Tensor:
+    """Grad-CAM (S, S) on the last conv layer's output, upsampled bilinearly to the input size."""
+    layers = conv_layers(model)
+    if not layers:
+        raise ValueError("Grad-CAM needs a model with a conv layer.")
+    captured = []
+
+    def keep(_module: nn.Module, _inputs: tuple, out: torch.Tensor) -> torch.Tensor:
+        captured.append(out)
+        return out.clone()  # the next layer may work in place; ours stays intact
+
+    hook = getattr(model, layers[-1]).register_forward_hook(keep)
+    try:
+        logits = model(x)
+    finally:
+        hook.remove()
+    (grad,) = torch.autograd.grad(_score(logits, target), captured[0])
+    cam = F.relu((grad.mean(dim=(2, 3), keepdim=True) * captured[0]).sum(dim=1, keepdim=True))
+    return F.interpolate(cam, size=x.shape[-2:], mode="bilinear", align_corners=False)[0, 0]
+
+
+SALIENCY_METHODS = {"grad_x_input": _grad_x_input, "gradcam": _gradcam}
+
+
+def saliency(
+    model: nn.Sequential, x: torch.Tensor, target: int | None = None, method: str = "grad_x_input"
+) -> np.ndarray:
+    """Where one normalized image (1, 1, S, S) drove the `target` logit (default: the predicted class).
+
+    Returns an (S, S) map in [0, 1]; `method` is one of SALIENCY_METHODS.
+    """
+    if method not in SALIENCY_METHODS:
+        raise ValueError(f"method must be one of {list(SALIENCY_METHODS)}, not {method!r}.")
+    with _eval(model):
+        heat = SALIENCY_METHODS[method](model, x.detach().to(_device(model)), target)
+    heat = heat.detach().float().cpu().numpy()
+    return heat / heat.max() if heat.max() > 0 else heat

@@ -1,0 +1,8 @@
+"""Models: a registry of named factories. Importing this package registers every family."""
+
+from cnn_core.models import mlp, lenet, cnn, custom  # noqa: F401, I001  (registers the models, in this order)
+from cnn_core.models.custom import ModelSpecError
+from cnn_core.models.registry import MODELS, Net, count_parameters, create_model, layer_table, list_models, model_spec
+
+__all__ = ["MODELS", "ModelSpecError", "Net", "count_parameters", "create_model", "layer_table", "list_models",
+           "model_spec"]

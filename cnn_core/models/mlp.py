@@ -1,0 +1,15 @@
+"""The multilayer perceptron baseline."""
+
+from torch import nn
+
+from cnn_core.models.registry import Net, register
+
+
+@register("MLP 784-128-10 with ReLU: the baseline every CNN should beat", "MLP baseline tutorial")
+def mlp(hidden: int = 128) -> Net:
+    return Net([
+        ("flatten", nn.Flatten()),
+        ("fc1", nn.Linear(784, hidden)),
+        ("act1", nn.ReLU()),
+        ("fc2", nn.Linear(hidden, 10)),
+    ])

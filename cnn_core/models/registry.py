@@ -1,0 +1,74 @@
+"""Model registry: adding a model is one decorated factory function; nothing else changes."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+
+class Net(nn.Sequential):
+    """A model: named layers in order (conv1, bn1, act1, pool1, …, flatten, fc1, …) → logits (B, 10).
+
+    Input is a normalized (B, 1, S, S) batch with S = `input_size`."""
+
+    def __init__(self, layers: list[tuple[str, nn.Module]], input_size: int = 28):
+        super().__init__(OrderedDict(layers))
+        self.input_size = input_size
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    factory: Callable[..., Net]
+    description: str
+    source: str  # the tutorial / paper the model comes from
+
+
+MODELS: dict[str, ModelSpec] = {}
+
+
+def register(description: str, source: str) -> Callable[[Callable[..., Net]], Callable[..., Net]]:
+    def wrap(factory: Callable[..., Net]) -> Callable[..., Net]:
+        MODELS[factory.__name__] = ModelSpec(factory.__name__, factory, description, source)
+        return factory
+
+    return wrap
+
+
+def list_models() -> list[str]:
+    return list(MODELS)
+
+
+def model_spec(name: str) -> ModelSpec:
+    if name not in MODELS:
+        raise ValueError(f"Unknown model {name!r}: choose one of {', '.join(MODELS)}.")
+    return MODELS[name]
+
+
+def create_model(name: str, **kwargs: Any) -> Net:
+    """Build the registered model `name` with its keyword arguments."""
+    return model_spec(name).factory(**kwargs)
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def layer_table(model: Net) -> list[dict[str, Any]]:
+    """One row per layer: name, type, output shape (without batch) and parameter count."""
+    x = torch.zeros(1, 1, model.input_size, model.input_size)
+    rows = [{"layer": "input", "type": "", "output shape": tuple(x.shape[1:]), "parameters": 0}]
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        for name, layer in model.named_children():
+            x = layer(x)
+            rows.append({"layer": name, "type": type(layer).__name__, "output shape": tuple(x.shape[1:]),
+                         "parameters": count_parameters(layer)})
+    model.train(was_training)
+    return rows
