@@ -4,6 +4,8 @@ from pathlib import Path
 
 import streamlit as st
 
+from ui.jobs import sidebar_status
+
 st.set_page_config(page_title="CNN studio", page_icon="🧠", layout="wide")
 
 SECTIONS = {
@@ -20,4 +22,6 @@ nav = {
     for section, pages in SECTIONS.items()
 }
 page = st.navigation({k: v for k, v in nav.items() if v})
+with st.sidebar:
+    sidebar_status()
 page.run()

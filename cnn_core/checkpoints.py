@@ -70,6 +70,7 @@ def save_checkpoint(path: Path, model: Net, config: TrainConfig, history: list[d
     os.close(fd)
     try:
         save_file(weights, tmp, metadata=metadata)
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; checkpoints are meant to be shared
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -120,3 +121,38 @@ def load_checkpoint(path: Path) -> Checkpoint:
     dataset = meta.get("dataset", "mnist")
     info = DATASETS.get(dataset) or DatasetInfo(dataset, tuple(meta["classes"]), meta["mean"], meta["std"], {})
     return Checkpoint(model, TrainConfig.from_dict(meta.get("config", {})), info, meta.get("history", []), meta, path)
+
+
+@dataclass(frozen=True)
+class CheckpointEntry:
+    label: str  # what a picker shows, e.g. "pretrained · lenet5_bn-mnist" or "run 20261125-0930-lenet5_bn (running)"
+    path: Path
+    kind: str  # "pretrained" or "run"
+
+
+def epoch_checkpoints(run_dir: Path) -> list[Path]:
+    """A run's per-epoch checkpoints (epoch-N.safetensors), in epoch order."""
+    return sorted(Path(run_dir).glob("epoch-*.safetensors"), key=lambda p: int(p.stem.split("-")[1]))
+
+
+def latest_checkpoint(run_dir: Path) -> Path | None:
+    """The newest usable checkpoint of a run: last, else best, else the latest epoch."""
+    run_dir = Path(run_dir)
+    for name in ("last.safetensors", "best.safetensors"):
+        if (run_dir / name).is_file():
+            return run_dir / name
+    epochs = epoch_checkpoints(run_dir)
+    return epochs[-1] if epochs else None
+
+
+def available_checkpoints(pretrained_dir: Path = Path("checkpoints"), runs_dir: Path | None = None) -> list[CheckpointEntry]:
+    """Pretrained checkpoints, then every run (newest first) that has written a checkpoint yet."""
+    entries = [CheckpointEntry(f"pretrained · {p.stem}", p, "pretrained")
+               for p in sorted(Path(pretrained_dir).glob("*.safetensors"))]
+    runs_dir = Path(runs_dir) if runs_dir is not None else Path(os.environ.get("CNN_RUNS_DIR", "runs"))
+    if runs_dir.is_dir():
+        for run in sorted((d for d in runs_dir.iterdir() if d.is_dir()), reverse=True):
+            path = latest_checkpoint(run)
+            if path is not None:
+                entries.append(CheckpointEntry(f"run · {run.name}", path, "run"))
+    return entries

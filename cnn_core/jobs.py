@@ -1,0 +1,263 @@
+"""Background runs: a queue of training jobs run by worker threads, persisted under runs/<id>/.
+
+The worker never touches the UI: it writes to disk (config.json, status.json, metrics.jsonl,
+epoch-N / best / last checkpoints) and pages read from there, so a refresh, a second tab or an
+app restart sees the same run. A run that was training when its process died reads `interrupted`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cnn_core.callbacks import Checkpointer
+from cnn_core.checkpoints import latest_checkpoint
+from cnn_core.config import TrainConfig
+from cnn_core.train import Callback, TrainState, fit
+
+ACTIVE_STATUSES = ("queued", "running")
+
+
+def runs_dir() -> Path:
+    """The runs folder: $CNN_RUNS_DIR, default ./runs."""
+    return Path(os.environ.get("CNN_RUNS_DIR", "runs"))
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    tmp = path.with_name(f".{path.name}.{threading.get_ident()}.part")
+    tmp.write_text(json.dumps(data, indent=1))
+    os.replace(tmp, path)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@dataclass
+class RunInfo:
+    """A run as read from disk."""
+
+    id: str
+    folder: Path
+    config: TrainConfig
+    status: dict[str, Any]
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def state(self) -> str:
+        return self.status.get("status", "unknown")
+
+    @property
+    def progress(self) -> float:
+        total = self.status.get("total_steps") or 0
+        return min(1.0, self.status.get("step", 0) / total) if total else 0.0
+
+    @property
+    def eta_s(self) -> float | None:
+        """Seconds left, from the pace so far; None before the first step or after the end."""
+        step, elapsed = self.status.get("step", 0), self.status.get("elapsed", 0.0)
+        if self.state != "running" or not step:
+            return None
+        return elapsed * (self.status["total_steps"] / step - 1)
+
+    @property
+    def checkpoint(self) -> Path | None:
+        return latest_checkpoint(self.folder)
+
+    def summary(self) -> dict[str, Any]:
+        """One row for a runs table."""
+        c = self.config
+        return {"run": self.id, "model": c.model, "dataset": c.dataset, "status": self.state,
+                "epochs": c.epochs, "batch": c.batch_size, "optimizer": c.optimizer, "lr": c.lr,
+                "schedule": c.schedule, "best val acc": self.status.get("best_val_acc"),
+                "test acc": self.status.get("test_acc"), "seconds": round(self.status.get("elapsed", 0.0), 1)}
+
+
+class RunStore:
+    """Runs on disk: one folder each, written by the worker, read by anyone."""
+
+    def __init__(self, root: Path | None = None):
+        self.root = Path(root) if root is not None else runs_dir()
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def create(self, config: TrainConfig, owner: str | None = None) -> str:
+        run_id = f"{time.strftime('%Y%m%d-%H%M%S')}-{config.model}-{uuid.uuid4().hex[:4]}"
+        folder = self.root / run_id
+        folder.mkdir(parents=True)
+        _write_json(folder / "config.json", config.to_dict())
+        self.set_status(run_id, status="queued", created=time.time(), owner=owner, pid=os.getpid())
+        return run_id
+
+    def folder(self, run_id: str) -> Path:
+        return self.root / run_id
+
+    def set_status(self, run_id: str, **fields: Any) -> None:
+        path = self.folder(run_id) / "status.json"
+        current = json.loads(path.read_text()) if path.exists() else {}
+        _write_json(path, {**current, **fields, "updated": time.time()})
+
+    def append(self, run_id: str, record: dict[str, Any]) -> None:
+        with open(self.folder(run_id) / "metrics.jsonl", "a") as f:
+            f.write(json.dumps(record) + "\n")
+
+    def read(self, run_id: str) -> RunInfo:
+        folder = self.folder(run_id)
+        if not (folder / "config.json").exists():
+            raise KeyError(f"No run {run_id!r} in {self.root}.")
+        status = json.loads((folder / "status.json").read_text())
+        history = []
+        metrics = folder / "metrics.jsonl"
+        if metrics.exists():
+            for line in metrics.read_text().splitlines():
+                try:
+                    history.append(json.loads(line))
+                except json.JSONDecodeError:  # a line cut by a crash mid-write
+                    break
+        config = TrainConfig.from_dict(json.loads((folder / "config.json").read_text()))
+        return RunInfo(run_id, folder, config, status, history)
+
+    def list(self, owner: str | None = None) -> list[RunInfo]:
+        """Every run, newest first; only `owner`'s when given."""
+        runs = []
+        for folder in sorted(self.root.iterdir(), reverse=True):
+            if (folder / "config.json").exists() and (folder / "status.json").exists():
+                run = self.read(folder.name)
+                if owner is None or run.status.get("owner") == owner:
+                    runs.append(run)
+        return runs
+
+    def delete(self, run_id: str) -> None:
+        shutil.rmtree(self.folder(run_id), ignore_errors=True)
+
+
+class RunRecorder(Callback):
+    """Persist every event of a run: the metrics line, then the status with progress."""
+
+    def __init__(self, store: RunStore, run_id: str):
+        self.store, self.run_id = store, run_id
+
+    def _save(self, state: TrainState, **extra: Any) -> None:
+        if state.history:
+            self.store.append(self.run_id, state.history[-1])
+        self.store.set_status(self.run_id, status=state.status, epoch=state.epoch, step=state.step,
+                              total_steps=state.total_steps, elapsed=state.elapsed,
+                              best_val_acc=state.best_val_acc, test_acc=state.test_acc, **extra)
+
+    def on_train_begin(self, state: TrainState) -> None:
+        self.store.set_status(self.run_id, status="running", started=time.time(), step=0,
+                              total_steps=state.total_steps, device=state.device, pid=os.getpid())
+
+    def on_step(self, state: TrainState) -> None:
+        self._save(state)
+
+    def on_epoch_end(self, state: TrainState) -> None:
+        self._save(state)
+
+    def on_train_end(self, state: TrainState) -> None:
+        self._save(state, finished=time.time())
+
+
+class JobManager:
+    """Queue + worker threads: at most `max_concurrent` runs train at once, the rest wait in order."""
+
+    def __init__(self, store: RunStore | None = None, max_concurrent: int = 1):
+        self.store = store or RunStore()
+        self.max_concurrent = max_concurrent
+        self._lock = threading.Lock()
+        self._queue: list[str] = []
+        self._active: dict[str, threading.Event] = {}
+        self._threads: dict[str, threading.Thread] = {}
+        self.mark_interrupted()
+
+    def mark_interrupted(self) -> list[str]:
+        """Runs left queued/running by a process that is gone (or by an earlier manager here) → interrupted."""
+        marked = []
+        for run in self.store.list():
+            if run.state not in ACTIVE_STATUSES or run.id in self._active or run.id in self._queue:
+                continue
+            pid = run.status.get("pid")
+            if pid == os.getpid() or not (isinstance(pid, int) and _pid_alive(pid)):
+                self.store.set_status(run.id, status="interrupted")
+                marked.append(run.id)
+        return marked
+
+    def submit(self, config: TrainConfig, owner: str | None = None) -> str:
+        """Validate, persist and queue a run; returns its id at once (raises ConfigError on bad config)."""
+        config.validate()
+        run_id = self.store.create(config, owner)
+        with self._lock:
+            self._queue.append(run_id)
+        self._dispatch()
+        return run_id
+
+    def queue_position(self, run_id: str) -> int | None:
+        """1 for the next run to start; None when not waiting."""
+        with self._lock:
+            return self._queue.index(run_id) + 1 if run_id in self._queue else None
+
+    def cancel(self, run_id: str) -> None:
+        """Stop a running run within one step, or take a waiting one out of the queue."""
+        with self._lock:
+            if run_id in self._queue:
+                self._queue.remove(run_id)
+                self.store.set_status(run_id, status="cancelled")
+                return
+            if run_id in self._active:
+                self._active[run_id].set()
+
+    def is_active(self, run_id: str) -> bool:
+        with self._lock:
+            return run_id in self._active or run_id in self._queue
+
+    def active_runs(self) -> list[str]:
+        with self._lock:
+            return list(self._active) + list(self._queue)
+
+    def wait(self, run_id: str, timeout: float | None = None) -> None:
+        """Block until the run has finished (used by tests and the CLI)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.is_active(run_id):
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError(f"run {run_id} still active after {timeout} s")
+            thread = self._threads.get(run_id)
+            if thread is not None:
+                thread.join(0.05)
+            else:
+                time.sleep(0.05)
+
+    def _dispatch(self) -> None:
+        with self._lock:
+            while self._queue and len(self._active) < self.max_concurrent:
+                run_id = self._queue.pop(0)
+                self._active[run_id] = threading.Event()
+                thread = threading.Thread(target=self._work, args=(run_id,), name=f"train-{run_id}", daemon=True)
+                self._threads[run_id] = thread
+                thread.start()
+
+    def _work(self, run_id: str) -> None:
+        stop = self._active[run_id]
+        try:
+            config = self.store.read(run_id).config
+            folder = self.store.folder(run_id)
+            fit(config, [RunRecorder(self.store, run_id), Checkpointer(folder)], stop=stop)
+        except Exception as e:  # a failed run reports why; the worker lives on for the next one
+            self.store.set_status(run_id, status="failed", error=f"{type(e).__name__}: {e}")
+        finally:
+            with self._lock:
+                self._active.pop(run_id, None)
+                self._threads.pop(run_id, None)
+            self._dispatch()
+

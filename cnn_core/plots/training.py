@@ -1,0 +1,56 @@
+"""Training curves from a run's history (the records `fit` emits): live view and run comparison."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+History = Sequence[Mapping[str, Any]]
+COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2")
+
+
+def _series(history: History, event: str, key: str) -> tuple[list[int], list[float]]:
+    rows = [r for r in history if r.get("event") == event and r.get(key) is not None]
+    return [r["step"] for r in rows], [r[key] for r in rows]
+
+
+def curves_figure(history: History, height: int = 520) -> go.Figure:
+    """2x2: loss and accuracy (running train every N steps, train/val per epoch), learning rate, images/s."""
+    fig = make_subplots(rows=2, cols=2, subplot_titles=("loss", "accuracy", "learning rate", "images / s"),
+                        vertical_spacing=0.14, horizontal_spacing=0.08)
+    for col, metric in ((1, "loss"), (2, "acc")):
+        x, y = _series(history, "step", f"train_{metric}")
+        fig.add_trace(go.Scatter(x=x, y=y, name=f"train {metric} (running)", mode="lines",
+                                 line=dict(color=COLORS[0], width=1.5), legendgroup="train"), row=1, col=col)
+        for split, color in (("train", COLORS[0]), ("val", COLORS[1])):
+            x, y = _series(history, "epoch", f"{split}_{metric}")
+            fig.add_trace(go.Scatter(x=x, y=y, name=f"{split} {metric} (epoch)", mode="lines+markers",
+                                     line=dict(color=color, dash="dot" if split == "train" else "solid"),
+                                     marker=dict(size=8), legendgroup=split), row=1, col=col)
+    x, y = _series(history, "step", "lr")
+    fig.add_trace(go.Scatter(x=x, y=y, name="lr", mode="lines", line=dict(color=COLORS[2])), row=2, col=1)
+    x, y = _series(history, "epoch", "images_per_s")
+    fig.add_trace(go.Bar(x=x, y=y, name="images/s per epoch", marker_color=COLORS[3]), row=2, col=2)
+    fig.update_xaxes(title_text="step", row=2)
+    fig.update_layout(height=height, margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h", y=-0.12),
+                      uirevision="keep")  # keep zoom while the live view redraws
+    return fig
+
+
+def overlay_figure(histories: Mapping[str, History], height: int = 420) -> go.Figure:
+    """Several runs on one chart: running train loss (left) and validation accuracy per epoch (right)."""
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("train loss (running)", "validation accuracy"))
+    for i, (label, history) in enumerate(histories.items()):
+        color = COLORS[i % len(COLORS)]
+        x, y = _series(history, "step", "train_loss")
+        fig.add_trace(go.Scatter(x=x, y=y, name=label, mode="lines", line=dict(color=color), legendgroup=label),
+                      row=1, col=1)
+        x, y = _series(history, "epoch", "val_acc")
+        fig.add_trace(go.Scatter(x=x, y=y, name=label, mode="lines+markers", line=dict(color=color),
+                                 legendgroup=label, showlegend=False), row=1, col=2)
+    fig.update_xaxes(title_text="step")
+    fig.update_layout(height=height, margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h", y=-0.2))
+    return fig

@@ -1,0 +1,98 @@
+"""AppTest of the Train and Runs pages: start a tiny run, see it progress, cancel one, compare runs."""
+
+import time
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from cnn_core.jobs import RunStore
+
+
+@pytest.fixture
+def runs_root(tmp_path, tiny_data_dir, monkeypatch):
+    root = tmp_path / "runs"
+    monkeypatch.setenv("CNN_RUNS_DIR", str(root))
+    return root
+
+
+def open_page(page: str) -> AppTest:
+    """Run the app's entry point (navigation, sidebar) and switch to `page`, as a user would."""
+    at = AppTest.from_file("../app.py", default_timeout=60).run()
+    return at.switch_page(page).run()
+
+
+def wait_for(predicate, timeout=90.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.1)
+    raise AssertionError("condition not met in time")
+
+
+def start_run(at: AppTest, model="mlp", epochs=1) -> str:
+    at.selectbox(key="cfg_model").set_value(model)
+    at.number_input(key="cfg_epochs").set_value(epochs)
+    at.selectbox(key="cfg_batch_size").set_value(32)
+    at.number_input(key="cfg_val_size").set_value(100)
+    at.number_input(key="cfg_metrics_every").set_value(2)
+    at.run()
+    [b for b in at.button if b.label == "Train"][0].click().run()
+    assert not at.exception
+    return at.query_params["run"][0] if isinstance(at.query_params["run"], list) else at.query_params["run"]
+
+
+def test_train_page_starts_a_run_and_shows_its_progress(runs_root):
+    at = open_page("pages/train.py")
+    assert not at.exception
+    assert "press **Train**" in at.info[0].value
+    run_id = start_run(at)
+    store = RunStore(runs_root)
+    wait_for(lambda: store.read(run_id).state == "finished")
+    at.run()
+    assert not at.exception
+    assert any("finished" in m.value for m in at.markdown)
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["test accuracy"].endswith("%") and metrics["best val accuracy"].endswith("%")
+    assert at.get("plotly_chart")
+
+
+def test_cancel_from_the_page(runs_root):
+    at = open_page("pages/train.py")
+    run_id = start_run(at, model="lenet5_bn", epochs=30)
+    store = RunStore(runs_root)
+    wait_for(lambda: store.read(run_id).history)
+    at.run()
+    cancel = [b for b in at.button if b.label == "Cancel run"]
+    assert cancel, "an active run offers a cancel button"
+    cancel[0].click().run()
+    wait_for(lambda: store.read(run_id).state == "stopped")
+    assert store.read(run_id).progress < 1.0
+
+
+def test_bad_custom_stack_is_explained_next_to_its_layer(runs_root):
+    at = open_page("pages/train.py")
+    at.selectbox(key="cfg_model").set_value("custom").run()
+    at.number_input(key="l0_k").set_value(11).run()  # 28x28 → 20x20, pooled to 10x10
+    at.number_input(key="l3_k").set_value(11)
+    at.number_input(key="l3_p").set_value(0).run()  # an 11x11 kernel does not fit 10x10 without padding
+    assert not at.exception
+    errors = [e.value for e in at.error]
+    assert any(e.startswith("Layer 4") and "does not fit" in e for e in errors)
+    assert [b for b in at.button if b.label == "Train"][0].disabled
+
+
+def test_runs_page_lists_and_overlays(runs_root):
+    empty = open_page("pages/runs.py")
+    assert not empty.exception and "No runs yet" in empty.info[0].value
+    at = open_page("pages/train.py")
+    first = start_run(at)
+    store = RunStore(runs_root)
+    wait_for(lambda: store.read(first).state == "finished")
+    second = start_run(at, epochs=1)
+    wait_for(lambda: store.read(second).state == "finished")
+    runs = open_page("pages/runs.py")
+    assert not runs.exception
+    assert set(runs.multiselect[0].value) == {first, second}
+    chart = runs.get("plotly_chart")[0]
+    assert first in chart.proto.spec and second in chart.proto.spec

@@ -1,0 +1,71 @@
+"""The live view of one run: status, progress with ETA, metrics, curves; redrawn every second."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from cnn_core.jobs import ACTIVE_STATUSES, JobManager, RunInfo
+from cnn_core.plots.training import curves_figure
+from cnn_core.presets import PRESETS
+
+STATUS_ICONS = {"queued": "⏳", "running": "🏃", "finished": "✅", "stopped": "⏹️", "cancelled": "⏹️",
+                "diverged": "💥", "early_stopped": "🛑", "interrupted": "⚠️", "failed": "❌"}
+REFRESH_S = 1.0
+
+
+def _fmt_pct(x: float | None) -> str:
+    return "—" if x is None or x != x else f"{x:.2%}"
+
+
+def _eta(run: RunInfo) -> str:
+    eta = run.eta_s
+    return "" if eta is None else f" · about {eta:.0f} s left"
+
+
+def _render(jobs: JobManager, run: RunInfo) -> None:
+    icon = STATUS_ICONS.get(run.state, "")
+    position = jobs.queue_position(run.id)
+    st.markdown(f"**{icon} {run.state}** · `{run.id}`" + (f" · waiting, #{position} in the queue" if position else ""))
+    epoch = run.status.get("epoch", 0)
+    st.progress(run.progress, text=f"epoch {epoch}/{run.config.epochs} · step {run.status.get('step', 0)}/"
+                                   f"{run.status.get('total_steps', '?')}{_eta(run)}")
+    if run.state == "failed":
+        st.error(f"The run failed: {run.status.get('error', 'unknown error')}")
+    if run.state == "diverged":
+        st.warning("The loss became NaN or infinite: the learning rate is probably too high. Try 10x smaller.")
+    if run.state == "interrupted":
+        st.warning("The app stopped while this run trained. Its last checkpoint is kept; start it again to finish.")
+    epochs = [r for r in run.history if r["event"] == "epoch"]
+    cols = st.columns(4)
+    cols[0].metric("best val accuracy", _fmt_pct(run.status.get("best_val_acc")))
+    cols[1].metric("test accuracy", _fmt_pct(run.status.get("test_acc")))
+    cols[2].metric("images / s", f"{epochs[-1]['images_per_s']:.0f}" if epochs else "—")
+    cols[3].metric("seconds", f"{run.status.get('elapsed', 0):.1f}")
+    reported = next((p.reported_acc for p in PRESETS.values() if p.config == run.config and p.reported_acc), None)
+    if reported:
+        st.caption(f"The tutorial behind this recipe reported {reported:.2%} test accuracy.")
+    if run.history:
+        st.plotly_chart(curves_figure(run.history), key=f"curves_{run.id}")
+    elif run.state in ACTIVE_STATUSES:
+        st.info("Loading data and starting: the first points appear after the first few steps.")
+
+
+def live_run(jobs: JobManager, run_id: str) -> None:
+    """Show a run; while it is active, redraw every second, and rerun the page once when it ends."""
+    try:
+        run = jobs.store.read(run_id)
+    except KeyError:
+        st.warning(f"There is no run `{run_id}` (deleted?). Start a new one.")
+        return
+    active = run.state in ACTIVE_STATUSES
+
+    @st.fragment(run_every=REFRESH_S if active else None)
+    def view() -> None:
+        current = jobs.store.read(run_id)
+        if active and st.button("Cancel run", key=f"cancel_{run_id}", icon="⏹️"):
+            jobs.cancel(run_id)
+        _render(jobs, current)
+        if active and current.state not in ACTIVE_STATUSES:
+            st.rerun()  # the whole page: the view stops ticking and the run shows as finished
+
+    view()
