@@ -6,7 +6,6 @@ import argparse
 import dataclasses
 import json
 import sys
-import time
 from pathlib import Path
 
 from cnn_core.config import ConfigError, TrainConfig
@@ -44,13 +43,22 @@ def _table(rows: list[list[str]], header: list[str]) -> str:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from cnn_core.callbacks import Checkpointer, ProgressBar
+    from cnn_core.jobs import RunRecorder, RunStore
     from cnn_core.train import fit
 
-    cfg = config_from_args(args)
-    out = Path(args.out) if args.out else Path("runs") / f"{time.strftime('%Y%m%d-%H%M%S')}-{cfg.model}"
+    cfg = config_from_args(args).validate()
+    callbacks = [ProgressBar()]
+    if args.out:
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
+    else:  # a run like the app's: listed on its Runs page, inspectable epoch by epoch
+        store = RunStore()
+        run_id = store.create(cfg)
+        out = store.folder(run_id)
+        callbacks.append(RunRecorder(store, run_id))
     print(f"Training {cfg.model} on {cfg.dataset} for {cfg.epochs} epoch(s) → {out}", file=sys.stderr)
-    state = fit(cfg, [ProgressBar(), Checkpointer(out, keep_epochs=False)])
-    (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
+    state = fit(cfg, [*callbacks, Checkpointer(out, keep_epochs=not args.out)])
     epochs = [r for r in state.history if r["event"] == "epoch"]
     print(_table(
         [[r["epoch"], f"{r['train_loss']:.4f}", f"{r['train_acc']:.4f}", f"{r['val_loss']:.4f}",
@@ -100,7 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     train = sub.add_parser("train", help="train a model and save a checkpoint")
     _add_config_flags(train)
-    train.add_argument("--out", help="folder for the checkpoint (default: runs/<time>-<model>)")
+    train.add_argument("--out", help="folder for the checkpoints (default: a new run in $CNN_RUNS_DIR, runs/)")
     train.add_argument("--dry-run", action="store_true", help="one epoch on 256 images: checks that it all runs")
     train.set_defaults(func=cmd_train)
     ev = sub.add_parser("evaluate", help="test accuracy of a checkpoint")

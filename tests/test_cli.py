@@ -6,6 +6,7 @@ import sys
 
 from cnn_core.checkpoints import load_checkpoint
 from cnn_core.cli import build_parser, config_from_args
+from cnn_core.jobs import RunStore
 from cnn_core.models import list_models
 
 
@@ -39,3 +40,14 @@ def test_list_models_and_bad_input(tmp_path):
     assert done.returncode == 0 and all(name in done.stdout for name in list_models())
     bad = run_cli("train", "--model", "mlp", "--epochs", "0", cwd=tmp_path)
     assert bad.returncode == 2 and "Epochs must be at least 1" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_train_without_out_is_a_run_the_app_lists(tiny_data_dir, tmp_path):
+    runs = tmp_path / "runs"
+    done = subprocess.run([sys.executable, "-m", "cnn_core", "train", "--model", "mlp", "--dry-run"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PYTHONPATH": os.getcwd(), "CNN_RUNS_DIR": str(runs)})
+    assert done.returncode == 0, done.stderr
+    (run,) = RunStore(runs).list()
+    assert run.state == "finished" and run.config.model == "mlp" and run.history[-1]["event"] == "end"
+    assert (run.folder / "epoch-1.safetensors").exists()
