@@ -6,7 +6,7 @@ STAMP := $(VENV)/.requirements.stamp
 DATA := $(or $(CNN_DATA_DIR),data)
 PORT ?= 8501
 
-.PHONY: run test data venv browser clean
+.PHONY: run test data venv browser clean space space-gradio
 
 run: $(STAMP) data
 	$(PY) -m streamlit run app.py --server.port $(PORT)
@@ -32,6 +32,13 @@ browser:
 	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null) ; } || \
 		echo "!! chromium not installed: browser tests will be skipped (run as root or install chromium)"
+
+# A ready-to-push Hugging Face Space: build/space/ (Docker, Streamlit) or build/space-gradio/ (the Gradio twin).
+space: $(STAMP)
+	$(PY) deploy/space/assemble.py --out build/space
+
+space-gradio: $(STAMP)
+	$(PY) deploy/space/assemble.py --kind gradio --out build/space-gradio
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -1,4 +1,4 @@
-"""Command line: python -m cnn_core {train, evaluate, list-models, fetch-data} …"""
+"""Command line: python -m cnn_core {train, evaluate, list-models, fetch-data, export} …"""
 
 from __future__ import annotations
 
@@ -118,6 +118,9 @@ def build_parser() -> argparse.ArgumentParser:
     fd = sub.add_parser("fetch-data", help="download or unpack the data sets into $CNN_DATA_DIR (./data)")
     fd.add_argument("--dataset", default="all", choices=["all", "mnist", "fashion-mnist"])
     fd.set_defaults(func=cmd_fetch_data)
+    from cnn_core.export import add_export_command
+
+    add_export_command(sub)
     return parser
 
 

@@ -56,9 +56,9 @@ def canvas_to_gray(image: np.ndarray) -> np.ndarray:
     if arr.ndim == 3 and arr.shape[2] == 4 and (arr[..., 3] < scale).any():
         return (arr[..., 3] / scale).astype(np.float32)
     if arr.ndim == 3:
-        arr = arr[..., :3] @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+        arr = arr[..., 0] * np.float32(0.299) + arr[..., 1] * np.float32(0.587) + arr[..., 2] * np.float32(0.114)
     gray = (arr / scale).astype(np.float32)
-    return 1 - gray if np.median(gray) > 0.5 else gray
+    return 1 - gray if (gray > 0.5).mean() > 0.5 else gray  # mostly light: dark strokes on white
 
 
 def is_blank(gray: np.ndarray, threshold: float = BLANK_THRESHOLD) -> bool:

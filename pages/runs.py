@@ -3,11 +3,11 @@
 import streamlit as st
 
 from cnn_core.plots.training import overlay_figure
-from ui.jobs import job_manager
+from ui.jobs import job_manager, visitor
 
 st.title("📈 Runs")
 jobs = job_manager()
-runs = jobs.store.list()
+runs = jobs.store.list(owner=visitor())
 if not runs:
     st.info("No runs yet: start one on the Train page.")
     st.page_link("pages/train.py", label="Go to Train", icon="🏋️")

@@ -2,29 +2,48 @@
 
 import streamlit as st
 
-from cnn_core.config import ConfigError
+from cnn_core.config import ConfigError, TrainConfig
+from cnn_core.hosted import apply_limits, queue_full_message
 from cnn_core.presets import LESSON_MLP_VS_LENET, preset_config
-from ui.jobs import job_manager
+from ui.jobs import hosted_limits, job_manager, visitor
 from ui.live_run import live_run
 from ui.train_form import train_form
 
 st.title("🏋️ Train")
 jobs = job_manager()
+owner = visitor()
+
+
+def submit(config: TrainConfig) -> str | None:
+    """Queue a run (hosted: within the demo's limits, saying what changed); None when refused."""
+    busy = queue_full_message(len(jobs.active_runs()), hosted_limits())
+    try:
+        if busy:
+            raise ConfigError(busy)
+        config, notes = apply_limits(config, hosted_limits())
+        run_id = jobs.submit(config, owner=owner)
+    except ConfigError as e:
+        st.error(str(e))
+        return None
+    for note in notes:
+        st.toast(note, icon="ℹ️")
+    return run_id
+
 left, right = st.columns([1, 1.5], gap="large")
 
 with left:
     config = train_form()
     if st.button("Train", type="primary", disabled=config is None, icon="▶️", width="stretch"):
-        try:
-            st.query_params["run"] = jobs.submit(config)
-        except ConfigError as e:
-            st.error(str(e))
+        run_id = submit(config)
+        if run_id:
+            st.query_params["run"] = run_id
     with st.expander("Lesson: MLP vs LeNet"):
         st.markdown("Same data, same optimizer (SGD 0.01), same 10 epochs: does convolution beat a plain MLP? "
                     "The tutorial got **83.01%** for the MLP and **89.61%** for LeNet-5.")
         if st.button("Start both", key="lesson_mlp_lenet"):
-            ids = [jobs.submit(preset_config(name)) for name in LESSON_MLP_VS_LENET]
-            st.switch_page("pages/runs.py", query_params={"compare": ",".join(ids)})
+            ids = [submit(preset_config(name)) for name in LESSON_MLP_VS_LENET]
+            if all(ids):
+                st.switch_page("pages/runs.py", query_params={"compare": ",".join(ids)})
 
 with right:
     run_id = st.query_params.get("run")

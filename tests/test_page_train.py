@@ -39,7 +39,7 @@ def start_run(at: AppTest, model="mlp", epochs=1) -> str:
     at.run()
     [b for b in at.button if b.label == "Train"][0].click().run()
     assert not at.exception
-    return at.query_params["run"][0] if isinstance(at.query_params["run"], list) else at.query_params["run"]
+    return at.query_params["run"]
 
 
 def test_train_page_starts_a_run_and_shows_its_progress(runs_root):
@@ -96,3 +96,17 @@ def test_runs_page_lists_and_overlays(runs_root):
     assert set(runs.multiselect[0].value) == {first, second}
     chart = runs.get("plotly_chart")[0]
     assert first in chart.proto.spec and second in chart.proto.spec
+
+
+def test_hosted_mode_clamps_runs_and_keeps_them_private(runs_root, monkeypatch):
+    monkeypatch.setenv("CNN_HOSTED", "1")
+    monkeypatch.setenv("CNN_MAX_TRAIN_SUBSET", "300")
+    at = open_page("pages/train.py")
+    run_id = start_run(at, epochs=10)
+    store = RunStore(runs_root)
+    run = store.read(run_id)
+    assert run.config.epochs == 3 and run.config.train_subset == 300 and run.config.device == "cpu"
+    assert run.status["owner"] == at.query_params["me"]  # the visitor id kept in the URL
+    wait_for(lambda: store.read(run_id).state == "finished")
+    stranger = open_page("pages/runs.py")
+    assert not stranger.exception and "No runs yet" in stranger.info[0].value

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import uuid
 
 import streamlit as st
 import torch
 
+from cnn_core.hosted import HostedLimits, cleanup_old_runs
 from cnn_core.jobs import JobManager, RunStore, runs_dir
 
 
@@ -15,9 +17,31 @@ def _manager(root: str, max_concurrent: int) -> JobManager:
     return JobManager(RunStore(root), max_concurrent=max_concurrent)
 
 
+def hosted_limits() -> HostedLimits:
+    return HostedLimits.from_env()
+
+
 def job_manager() -> JobManager:
-    """Shared by every session of this process; the runs folder is $CNN_RUNS_DIR (default runs/)."""
-    return _manager(str(runs_dir().resolve()), int(os.environ.get("CNN_MAX_CONCURRENT", "1")))
+    """Shared by every session of this process; the runs folder is $CNN_RUNS_DIR (default runs/).
+
+    Hosted (CNN_HOSTED=1): the hosted concurrency limit, and runs past their age are deleted."""
+    limits = hosted_limits()
+    concurrent = limits.max_concurrent_runs if limits.enabled else int(os.environ.get("CNN_MAX_CONCURRENT", "1"))
+    manager = _manager(str(runs_dir().resolve()), concurrent)
+    if limits.enabled:
+        cleanup_old_runs(manager.store.root, limits.max_run_age_s, keep=manager.active_runs())
+    return manager
+
+
+def visitor() -> str | None:
+    """Whose runs this session sees: everyone's locally; hosted with private runs, this visitor's only
+    (an id kept in the URL as ?me=…, so a refresh keeps it)."""
+    limits = hosted_limits()
+    if not (limits.enabled and limits.private_runs):
+        return None
+    me = st.query_params.get("me") or st.session_state.get("visitor") or uuid.uuid4().hex[:12]
+    st.session_state["visitor"] = st.query_params["me"] = me
+    return me
 
 
 def device_label() -> str:

@@ -1,0 +1,51 @@
+"""Draw: a digit on the canvas, read by your model as you draw: probabilities, preprocessing, feature maps, saliency."""
+
+import streamlit as st
+
+from cnn_core.inspect import inspectable_layers
+from cnn_core.live import analyse_drawing
+from cnn_core.plots.inspect import feature_map_figure, probability_figure, saliency_figure
+from ui.model_picker import pick_checkpoint
+
+SALIENCY = {"gradient × input": "grad_x_input", "Grad-CAM": "gradcam"}
+HINT = "✏️ Draw a digit in the black square: the prediction appears as soon as you lift the pen."
+
+st.title("✏️ Draw a digit")
+ckpt = pick_checkpoint()
+model, classes = ckpt.model, ckpt.info.classes
+left, right = st.columns([2, 3])
+with left:
+    width = st.slider("Stroke width", 6, 40, 18, key="stroke_width")
+    version = st.session_state.setdefault("canvas_version", 0) + st.button("Clear the canvas")
+    st.session_state["canvas_version"] = version  # a new key gives a fresh, empty canvas
+    from streamlit_drawable_canvas import st_canvas  # importable only inside a running Streamlit script
+
+    canvas = st_canvas(stroke_width=width, stroke_color="#FFFFFF", background_color="#000000", width=280, height=280,
+                       update_streamlit=True, return_image_data=True, key=f"canvas-{version}")
+    layer = st.selectbox("Feature maps of layer", inspectable_layers(model), key="draw_layer")
+    method = st.radio("Saliency", list(SALIENCY), horizontal=True, key="draw_saliency")
+
+# Test hook: AppTest cannot draw, so an RGBA numpy array in st.session_state["draw_image"] stands in for the canvas.
+image = st.session_state.get("draw_image")
+if image is None:
+    image = canvas.image_data  # None until the first stroke
+try:
+    result = None if image is None else analyse_drawing(model, ckpt.info, image, layer, SALIENCY[method])
+except ValueError:  # a blank or nearly blank canvas
+    result = None
+if result is None:
+    right.info(HINT)
+    st.stop()
+
+with right:
+    st.metric("Prediction", classes[result.prediction], help="the class with the highest probability")
+    split = " · ".join(f"{stage} {ms:.1f}" for stage, ms in result.timings.items())
+    st.caption(f"{result.confidence:.0%} sure · computed in {result.total_ms:.1f} ms ({split})")
+    st.plotly_chart(probability_figure(result.probs, classes), key="probs")
+st.subheader("What the model sees")
+steps = result.steps.steps()
+st.image([array for _, array in steps], caption=[title for title, _ in steps], width=120, clamp=True)
+maps_col, saliency_col = st.columns(2)
+maps_col.plotly_chart(feature_map_figure(result.maps, layer), key="maps")
+title = f"where the input drove “{classes[result.prediction]}” ({method})"
+saliency_col.plotly_chart(saliency_figure(result.steps.resized, result.heat, title), key="heat")

@@ -1,0 +1,76 @@
+"""AppTest of the Draw page: a digit handed in through the test hook (st.session_state["draw_image"])."""
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from cnn_core.checkpoints import load_checkpoint
+from cnn_core.drawing import upscale_digit
+from cnn_core.live import analyse_drawing
+from conftest import synthetic_digits
+from test_page_inspect import as_array, chart, studio  # noqa: F401  (the fixture: a tiny checkpoint and the tiny data)
+
+
+def open_draw(image: np.ndarray | None = None) -> AppTest:
+    at = AppTest.from_file("../pages/draw.py", default_timeout=60)
+    if image is not None:
+        at.session_state["draw_image"] = image
+    return at.run()
+
+
+@pytest.fixture
+def digit() -> np.ndarray:
+    return upscale_digit(synthetic_digits(1, seed=5)[0][0])
+
+
+def black_canvas() -> np.ndarray:
+    canvas = np.zeros((280, 280, 4), np.uint8)
+    canvas[..., 3] = 255
+    return canvas
+
+
+def test_empty_canvas_shows_the_hint_not_a_prediction(studio):
+    at = open_draw()
+    assert not at.exception
+    assert any("Draw a digit" in i.value for i in at.info)
+    assert not at.metric
+
+
+@pytest.mark.parametrize("pixels", [0, 20])
+def test_blank_or_nearly_blank_drawing_shows_the_hint(studio, pixels):
+    canvas = black_canvas()
+    canvas[100 : 100 + pixels, 100, :3] = 255
+    at = open_draw(canvas)
+    assert not at.exception
+    assert any("Draw a digit" in i.value for i in at.info) and not at.metric
+
+
+def test_a_drawn_digit_is_predicted_with_every_view(studio, digit):
+    at = open_draw(digit)
+    assert not at.exception and not at.info
+    ckpt = load_checkpoint(studio.ckpt)
+    expected = analyse_drawing(ckpt.model, ckpt.info, digit, "conv1")
+    assert at.metric[0].label == "Prediction" and at.metric[0].value == str(expected.prediction)
+    probs = chart(at, "probs")["data"][0]
+    np.testing.assert_allclose(as_array(probs["y"]), expected.probs, rtol=1e-4)
+    assert [img.caption for img in at.image[0].proto.imgs] == [title for title, _ in expected.steps.steps()]
+    assert chart(at, "maps")["data"][0]["type"] == "heatmap"
+    assert [t["type"] for t in chart(at, "heat")["data"]] == ["heatmap", "heatmap"]
+    assert any("ms (preprocess" in c.value for c in at.caption)
+
+
+def test_layer_and_saliency_method_can_be_changed(studio, digit):
+    at = open_draw(digit)
+    at.selectbox(key="draw_layer").set_value("pool2")
+    at.radio(key="draw_saliency").set_value("Grad-CAM")
+    at.run()
+    assert not at.exception
+    assert chart(at, "maps")["layout"]["title"]["text"] == "pool2 · 6 × 7 × 7"
+    assert "Grad-CAM" in chart(at, "heat")["layout"]["title"]["text"]
+
+
+def test_clear_gives_a_fresh_canvas(studio):
+    at = open_draw()
+    assert at.session_state["canvas_version"] == 0
+    [b for b in at.button if b.label == "Clear the canvas"][0].click().run()
+    assert not at.exception and at.session_state["canvas_version"] == 1

@@ -1,0 +1,154 @@
+"""The Hugging Face Space: the assembled folder, its front matter and Dockerfile, and its CMD serving for real."""
+
+import filecmp
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import gradio
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "deploy" / "space"))
+import assemble  # noqa: E402  (deploy/space/assemble.py is a script, not a package)
+
+SPACE_COLORS = {"red", "yellow", "green", "blue", "indigo", "purple", "pink", "gray"}
+
+
+@pytest.fixture(scope="module")
+def space(tmp_path_factory):
+    return assemble.assemble(tmp_path_factory.mktemp("build") / "space")
+
+
+def front_matter(folder):
+    text = (folder / "README.md").read_text()
+    assert text.startswith("---\n")
+    return yaml.safe_load(text.split("---\n")[1])
+
+
+def dockerfile(folder):
+    """(INSTRUCTION, arguments) per instruction, continuation lines joined, comments dropped."""
+    text = (folder / "Dockerfile").read_text().replace("\\\n", " ")
+    lines = [line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    return [(line.split(None, 1)[0].upper(), line.split(None, 1)[1]) for line in lines]
+
+
+def test_space_folder_holds_the_app_library_and_checkpoints(space):
+    for name in ("app.py", "pages/home.py", "cnn_core/__init__.py", "cnn_core/hosted.py", "Dockerfile",
+                 "README.md", ".dockerignore"):
+        assert (space / name).is_file(), name
+    assert filecmp.cmp(ROOT / "requirements.txt", space / "requirements.txt", shallow=False)
+    checkpoints = sorted(p.name for p in (ROOT / "checkpoints").glob("*.safetensors"))
+    assert sorted(p.name for p in (space / "checkpoints").glob("*.safetensors")) == checkpoints
+    for name in checkpoints:
+        assert filecmp.cmp(ROOT / "checkpoints" / name, space / "checkpoints" / name, shallow=False)
+    assert not list(space.rglob("__pycache__")) and not (space / "tests").exists() and not (space / "data").exists()
+    assert "data/" in (space / ".dockerignore").read_text().split()
+
+
+def test_front_matter_makes_a_docker_space_on_port_7860(space):
+    meta = front_matter(space)
+    assert meta["sdk"] == "docker" and meta["app_port"] == 7860
+    assert meta["title"] and meta["emoji"] and {meta["colorFrom"], meta["colorTo"]} <= SPACE_COLORS
+    assert 0 < len(meta["short_description"]) <= 60
+
+
+def test_dockerfile_runs_streamlit_as_uid_1000_with_data_and_checkpoints(space):
+    steps = dockerfile(space)
+    args = {kind: [a for k, a in steps if k == kind] for kind in {k for k, _ in steps}}
+    assert steps[0] == ("FROM", "python:3.11-slim")
+    assert any("useradd" in a and ("-u 1000" in a or "--uid 1000" in a) for a in args["RUN"])
+    assert args["USER"] == ["user"] and any("HOME=/home/user" in a for a in args["ENV"])
+    assert any("pip install" in a and "-r requirements.txt" in a for a in args["RUN"])
+    assert "python -m cnn_core fetch-data" in args["RUN"]
+    assert any(a.split()[-2:] == ["checkpoints/", "checkpoints/"] for a in args["COPY"])
+    assert "CNN_HOSTED=1" in args["ENV"] and args["EXPOSE"] == ["7860"]
+    assert json.loads(args["CMD"][0]) == ["streamlit", "run", "app.py", "--server.port", "7860",
+                                          "--server.address", "0.0.0.0", "--server.headless", "true"]
+    copy_library = steps.index(("COPY", "--chown=user cnn_core/ cnn_core/"))
+    assert copy_library < steps.index(("RUN", "python -m cnn_core fetch-data"))  # fetch-data needs the library
+
+
+def test_gradio_kind_makes_a_gradio_space(tmp_path):
+    folder = assemble.assemble(tmp_path / "gradio", kind="gradio")
+    meta = front_matter(folder)
+    assert meta["sdk"] == "gradio" and meta["sdk_version"] == gradio.__version__ and "app_port" not in meta
+    assert (folder / meta["app_file"]).is_file() and (folder / "cnn_core" / "drawing.py").is_file()
+    assert not (folder / "Dockerfile").exists() and not (folder / "pages").exists()
+
+
+def test_reassembling_replaces_an_assembly_but_never_other_folders(space, tmp_path):
+    (space / "stale.txt").write_text("from an earlier assembly")
+    assemble.assemble(space)
+    assert not (space / "stale.txt").exists() and (space / "app.py").is_file()
+    other = tmp_path / "notes"
+    other.mkdir()
+    (other / "keep.txt").write_text("mine")
+    with pytest.raises(SystemExit, match="not an earlier Space assembly"):
+        assemble.assemble(other)
+    assert (other / "keep.txt").read_text() == "mine"
+
+
+APP_TEST = """
+import cnn_core
+from streamlit.testing.v1 import AppTest
+at = AppTest.from_file("app.py", default_timeout=120).run()
+assert not at.exception, [e.message for e in at.exception]
+print(cnn_core.__file__, [t.value for t in at.title])
+"""
+
+
+def test_the_assembled_app_runs_from_its_own_folder(space, tmp_path):
+    """app.py and its home page in hosted mode, importing only what the Space folder holds (not this checkout)."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env.update(CNN_HOSTED="1", CNN_RUNS_DIR=str(tmp_path / "runs"))
+    done = subprocess.run([sys.executable, "-c", APP_TEST], cwd=space, env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert str(space / "cnn_core") in done.stdout and "CNN studio" in done.stdout
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def health(url):
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.read().decode().strip()
+    except OSError:
+        return None
+
+
+def test_the_dockerfile_cmd_serves_the_assembled_app(space, tmp_path):
+    """The CMD as written, run here: streamlit from this venv, a free loopback port instead of 0.0.0.0:7860."""
+    cmd = json.loads(dict(dockerfile(space))["CMD"])
+    port = free_port()
+    cmd = [sys.executable, "-m", *cmd]
+    cmd[cmd.index("--server.port") + 1] = str(port)
+    cmd[cmd.index("--server.address") + 1] = "127.0.0.1"
+    env = {**os.environ, "CNN_HOSTED": "1", "CNN_RUNS_DIR": str(tmp_path / "runs"),
+           "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"}
+    proc = subprocess.Popen(cmd, cwd=space, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while (answer := health(f"http://127.0.0.1:{port}/_stcore/health")) != "ok":
+            assert proc.poll() is None, f"streamlit exited with {proc.returncode}:\n{proc.stdout.read()[-3000:]}"
+            assert time.monotonic() < deadline, f"no 'ok' from /_stcore/health within 120 s (last: {answer!r})"
+            time.sleep(0.5)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10) as page:
+            assert page.status == 200 and "<html" in page.read().decode().lower()
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()

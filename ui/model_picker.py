@@ -1,0 +1,75 @@
+"""The model picker of the Inspect and Draw pages: pretrained checkpoints and every run's latest one."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import streamlit as st
+
+from cnn_core.checkpoints import (Checkpoint, CheckpointEntry, CheckpointError, available_checkpoints,
+                                  epoch_checkpoints, load_checkpoint)
+from ui.jobs import visitor
+
+PICKED = "picked_checkpoint"  # the chosen label, kept across pages (a widget's own state is not)
+WIDGET = "model_picker"
+NO_CHECKPOINT = ("There is no trained model yet. Train one on the **Train** page (it appears here as soon as "
+                 "its first epoch is saved), or start the app with `make run`, which ships pretrained models "
+                 "in `checkpoints/`.")
+
+
+def checkpoints_dir() -> Path:
+    """The pretrained checkpoints: $CNN_CHECKPOINTS_DIR, default ./checkpoints."""
+    return Path(os.environ.get("CNN_CHECKPOINTS_DIR", "checkpoints"))
+
+
+@st.cache_resource(max_entries=16, show_spinner="Loading the model …")
+def _load(path: str, mtime_ns: int) -> Checkpoint:
+    return load_checkpoint(Path(path))
+
+
+def cached_checkpoint(path: Path) -> Checkpoint:
+    """Load once per file version: a run's last.safetensors rewritten by the worker is read again."""
+    return _load(str(Path(path).resolve()), Path(path).stat().st_mtime_ns)
+
+
+def _epoch_slider(entry: CheckpointEntry) -> Path:
+    """For a run that kept per-epoch checkpoints, a slider over its epochs (default: the latest)."""
+    epochs = {int(p.stem.split("-")[1]): p for p in epoch_checkpoints(entry.path.parent)}
+    if entry.kind != "run" or len(epochs) < 2:
+        return entry.path
+    return epochs[st.select_slider("Epoch: watch the kernels form", options=list(epochs), value=max(epochs))]
+
+
+def _visible(entry: CheckpointEntry) -> bool:
+    """Pretrained models always; runs only when this visitor may see them (hosted demo: their own)."""
+    me = visitor()
+    if entry.kind != "run" or me is None:
+        return True
+    status = entry.path.parent / "status.json"
+    return status.exists() and json.loads(status.read_text()).get("owner") == me
+
+
+def pick_checkpoint(epoch_slider: bool = False) -> Checkpoint:
+    """A selectbox of every checkpoint (plus, with `epoch_slider`, the epochs of a run); stops the page
+    with a sentence when there is no checkpoint or the chosen one cannot be read."""
+    entries = {entry.label: entry for entry in available_checkpoints(checkpoints_dir()) if _visible(entry)}
+    if not entries:
+        st.info(NO_CHECKPOINT)
+        st.stop()
+    if st.session_state.get(WIDGET) not in entries:  # first visit to this page, or the old choice is gone
+        previous = st.session_state.get(PICKED)
+        st.session_state[WIDGET] = previous if previous in entries else next(iter(entries))
+    entry = entries[st.selectbox("Model", list(entries), key=WIDGET)]
+    st.session_state[PICKED] = entry.label
+    path = _epoch_slider(entry) if epoch_slider else entry.path
+    try:
+        ckpt = cached_checkpoint(path)
+    except (CheckpointError, OSError) as e:
+        st.error(f"This model cannot be loaded: {e}")
+        st.stop()
+    acc = f"test accuracy {ckpt.test_acc:.2%}" if ckpt.test_acc is not None else "no test accuracy yet"
+    st.caption(f"`{ckpt.meta['model']}` trained on {ckpt.info.name} · {acc} · {path.name} · "
+               f"saved {ckpt.meta.get('saved_at', '?')}")
+    return ckpt
