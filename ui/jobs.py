@@ -47,7 +47,7 @@ def visitor() -> str | None:
 def device_label() -> str:
     if torch.cuda.is_available():
         return f"GPU · {torch.cuda.get_device_name(0)}"
-    return f"CPU · {torch.get_num_threads()} threads"
+    return f"CPU · {os.cpu_count()} cores"
 
 
 @st.fragment(run_every=2.0)
