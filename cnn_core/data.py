@@ -306,20 +306,29 @@ def batch_indices(n: int, batch_size: int, generator: torch.Generator, device: s
 
 
 def normalize(images: torch.Tensor, mean: float, std: float, size: int = 28) -> torch.Tensor:
-    """uint8 (B, 28, 28) → float (B, 1, size, size), scaled to [0, 1] then standardized."""
-    x = images.unsqueeze(1).float().div_(255.0)
-    if size != x.shape[-1]:
-        x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
-    return x.sub_(mean).div_(std)
+    """uint8 (B, 28, 28) → float (B, 1, size, size), bilinearly resized, scaled to [0, 1] then standardized."""
+    x = images.float()
+    if size != x.shape[-1] or size != x.shape[-2]:
+        # F.interpolate's bilinear resize as two small matmuls: the same values (to 1e-6), 2-3x faster on CPU
+        x = resize_matrix(x.shape[-2], size, x.device) @ x @ resize_matrix(x.shape[-1], size, x.device).T
+    return x.unsqueeze(1).div_(255.0).sub_(mean).div_(std)
+
+
+@lru_cache(maxsize=16)
+def resize_matrix(n_in: int, n_out: int, device: torch.device) -> torch.Tensor:
+    """(n_out, n_in): bilinear resizing along one axis (align_corners=False, as F.interpolate) as a matrix."""
+    eye = torch.eye(n_in, device=device).unsqueeze(1)  # n_in one-hot signals (1, n_in)
+    return F.interpolate(eye, size=n_out, mode="linear", align_corners=False).squeeze(1).T.contiguous()
 
 
 def augment(x: torch.Tensor, generator: torch.Generator, shift: float = 2.0, degrees: float = 10.0,
             scale: float = 0.1) -> torch.Tensor:
     """Random shift (pixels), rotation (degrees) and scale per image, as one batched affine warp.
 
-    x: (B, 1, H, W) normalized; the background (the minimum) fills the borders."""
+    x: (B, 1, H, W) normalized; the background (the minimum) fills the borders. The random draws come
+    from `generator` on its own device: a generator on x's device keeps a GPU step free of host copies."""
     b, _, h, w = x.shape
-    rand = torch.rand(b, 4, generator=generator).to(x.device) * 2 - 1
+    rand = torch.rand(b, 4, generator=generator, device=generator.device).to(x.device) * 2 - 1
     angle = rand[:, 0] * math.radians(degrees)
     factor = 1 + rand[:, 1] * scale
     cos, sin = torch.cos(angle) / factor, torch.sin(angle) / factor

@@ -2,10 +2,13 @@
 
 Events, in order: on_train_begin, on_step (every `metrics_every` steps), on_epoch_end, on_train_end.
 The loop never prints and syncs with the device only every `metrics_every` steps.
+What makes it fast is measured in docs/performance.md (`python -m cnn_core.bench`); on a GPU it also
+takes the fast paths that `fast_paths` switches on there, never on the CPU.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import threading
 import time
@@ -21,6 +24,12 @@ from cnn_core.data import DataBundle, Split, augment, batch_indices, make_bundle
 from cnn_core.models import Net, create_model
 
 FINAL_STATUSES = ("finished", "stopped", "diverged", "early_stopped")
+
+# GPU fast paths: internal switches (not TrainConfig fields), used only when a run trains on CUDA.
+CUDA_CHANNELS_LAST = True  # NHWC activations, cuDNN's fastest layout for convolutions
+CUDA_BF16 = True  # bf16 autocast for the forward pass and the loss
+CUDA_COMPILE = False  # torch.compile the training forward: faster steps, but compiling takes tens of seconds
+CUDA_EVAL_BATCH = 10_000  # whole-split evaluation batches: one launch sequence per split
 
 
 class Callback:
@@ -61,14 +70,38 @@ class TrainState:
         return self.history[-1] if self.history else {}
 
 
+@dataclass(frozen=True)
+class FastPaths:
+    """What `fit` switches on for a device. The fused optimizer (one kernel per parameter instead of a
+    dozen) pays on the CPU too; the rest is for GPUs only."""
+
+    fused_optimizer: bool = True
+    channels_last: bool = False
+    bf16: bool = False
+    compile: bool = False
+    eval_batch: int = 1000
+
+
+def fast_paths(device: str) -> FastPaths:
+    """The fast paths for `device`: the CUDA_* switches on a GPU, only the fused optimizer elsewhere."""
+    if torch.device(device).type != "cuda":
+        return FastPaths()
+    return FastPaths(True, CUDA_CHANNELS_LAST, CUDA_BF16, CUDA_COMPILE, CUDA_EVAL_BATCH)
+
+
 def make_optimizer(cfg: TrainConfig, params: Iterable[torch.nn.Parameter]) -> torch.optim.Optimizer:
+    return _optimizer(cfg, params)
+
+
+def _optimizer(cfg: TrainConfig, params: Iterable[torch.nn.Parameter], fused: bool = False) -> torch.optim.Optimizer:
+    flags = {"fused": True} if fused else {}
     if cfg.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        return torch.optim.SGD(params, lr=cfg.lr, weight_decay=cfg.weight_decay, **flags)
     if cfg.optimizer == "momentum":
-        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay, **flags)
     if cfg.optimizer == "adam":
-        return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay, **flags)
+    return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay, **flags)
 
 
 def make_scheduler(cfg: TrainConfig, opt: torch.optim.Optimizer, steps_per_epoch: int):
@@ -86,6 +119,10 @@ def make_scheduler(cfg: TrainConfig, opt: torch.optim.Optimizer, steps_per_epoch
 def model_inputs(images: torch.Tensor, data: DataBundle, size: int) -> torch.Tensor:
     """uint8 (B, 28, 28) → the model's normalized (B, 1, size, size) input."""
     return normalize(images, data.info.mean, data.info.std, size)
+
+
+def _autocast(paths: FastPaths) -> contextlib.AbstractContextManager:
+    return torch.autocast("cuda", dtype=torch.bfloat16) if paths.bf16 else contextlib.nullcontext()
 
 
 @torch.inference_mode()
@@ -121,12 +158,19 @@ def fit(
     data = data or make_bundle(config.dataset, config.val_size, device, config.train_subset)
     torch.manual_seed(config.seed)
     model = (model or create_model(config.model, **config.model_args)).to(device)
+    paths = fast_paths(device)
+    if paths.channels_last:
+        torch.backends.cudnn.benchmark = True
+        model = model.to(memory_format=torch.channels_last)
+    forward = torch.compile(model) if paths.compile else model
     callbacks = list(callbacks) + ([EarlyStopping(config.patience)] if config.patience else [])
     n = len(data.train)
     state = TrainState(config, model, data, device, steps_per_epoch=math.ceil(n / config.batch_size))
-    opt = make_optimizer(config, model.parameters())
+    opt = _optimizer(config, model.parameters(), fused=paths.fused_optimizer)
     sched = make_scheduler(config, opt, state.steps_per_epoch)
     gen = torch.Generator().manual_seed(config.seed)
+    # augmentation draws on the device, so that a GPU step never waits for a host-to-device copy
+    aug_gen = gen if torch.device(device).type == "cpu" else torch.Generator(device).manual_seed(config.seed)
 
     def fire(event: str) -> None:
         for cb in callbacks:
@@ -150,24 +194,20 @@ def fit(
             y = data.train.labels[idx]
             x = model_inputs(data.train.images[idx], data, model.input_size)
             if config.augment:
-                x = augment(x, gen)
-            logits = model(x)
-            loss = F.cross_entropy(logits, y, label_smoothing=config.label_smoothing)
+                x = augment(x, aug_gen)
+            with _autocast(paths):
+                logits = forward(x)
+                loss = F.cross_entropy(logits, y, label_smoothing=config.label_smoothing)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             if sched is not None:
                 sched.step()
             state.step += 1
-            with torch.no_grad():
-                batch_loss = loss.detach() * len(y)
-                batch_correct = (logits.argmax(1) == y).sum()
-                run_loss += batch_loss
-                run_correct += batch_correct
-                epoch_loss += batch_loss
-                epoch_correct += batch_correct
+            with torch.no_grad():  # running sums stay on the device; the epoch's take them in at each report
+                run_loss.add_(loss.detach(), alpha=len(y))
+                run_correct.add_((logits.argmax(1) == y).sum())
             run_seen += len(y)
-            seen += len(y)
             if state.step % config.metrics_every == 0:
                 mean_loss = run_loss.item() / run_seen
                 if not math.isfinite(mean_loss):
@@ -176,9 +216,15 @@ def fit(
                 record("step", train_loss=mean_loss, train_acc=run_correct.item() / run_seen,
                        lr=opt.param_groups[0]["lr"])
                 fire("on_step")
+                epoch_loss += run_loss
+                epoch_correct += run_correct
+                seen += run_seen
                 run_loss.zero_()
                 run_correct.zero_()
                 run_seen = 0
+        epoch_loss += run_loss
+        epoch_correct += run_correct
+        seen += run_seen
         train_seconds = time.perf_counter() - t0
         if seen == 0:
             break
@@ -191,7 +237,7 @@ def fit(
                    images_per_s=seen / train_seconds)
             fire("on_epoch_end")
             break
-        val_loss, val_acc = evaluate(model, data.val, data)
+        val_loss, val_acc = evaluate(model, data.val, data, paths.eval_batch)
         if not math.isnan(val_acc) and (state.best_val_acc is None or val_acc > state.best_val_acc):
             state.best_val_acc = val_acc
         record("epoch", train_loss=train_loss, train_acc=epoch_correct.item() / seen, val_loss=val_loss,
@@ -202,7 +248,7 @@ def fit(
             break
     if state.status == "running":
         state.status = "finished"
-    test_loss, state.test_acc = evaluate(model, data.test, data)
+    test_loss, state.test_acc = evaluate(model, data.test, data, paths.eval_batch)
     record("end", status=state.status, test_loss=test_loss, test_acc=state.test_acc, seconds=state.elapsed)
     fire("on_train_end")
     return state

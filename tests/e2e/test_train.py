@@ -1,0 +1,101 @@
+"""Train: a run started in the browser draws its curves live, survives a reload, and can be cancelled."""
+
+import json
+import time
+from urllib.parse import parse_qs, urlparse
+
+from cnn_core.jobs import RunStore
+from cnn_core.plots.training import curves_figure
+from streamlit_ui import choose, needs_page, open_page, plotly_points, screenshot, set_number, wait_idle
+
+pytestmark = needs_page("train.py")
+CURVES_WITHIN_S = 120  # a 2-epoch MLP on 1,500 synthetic images takes seconds; the bound allows a loaded machine
+
+
+def curves(run_id: str) -> str:
+    """The live view's plotly chart of this run (its key is curves_<run id>)."""
+    return f".st-key-curves_{run_id} .js-plotly-plot"
+
+
+def points_js(run_id: str) -> str:
+    """JS for the length of each trace of the run's chart ([] while it has none)."""
+    return f"(document.querySelector('{curves(run_id)}')?._fullData || []).map(t => (t.x || []).length)"
+
+
+def shows_history_js(run_id: str) -> str:
+    """JS, given the expected trace lengths: true once the chart draws exactly those."""
+    return f"(expected) => JSON.stringify({points_js(run_id)}) === JSON.stringify(expected)"
+
+
+def run_id_in_url(page) -> str | None:
+    return parse_qs(urlparse(page.url).query).get("run", [None])[0]
+
+
+def start(page, model: str, epochs: int, report_every: int) -> str:
+    """Fill the form on the left, press Train; returns the run id the URL gets."""
+    choose(page, "Model", model)
+    set_number(page, "Epochs", epochs)
+    page.get_by_test_id("stExpander").filter(has_text="More settings").locator("summary").click()
+    set_number(page, "Report every N steps", report_every)
+    wait_idle(page)
+    before = run_id_in_url(page)
+    page.get_by_role("button", name="Train", exact=True).click()
+    page.wait_for_url(lambda url: (run := parse_qs(urlparse(url).query).get("run", [None])[0]) and run != before)
+    return run_id_in_url(page)
+
+
+def curve_lengths(app, run_id: str) -> list[int]:
+    """The length of each trace of the curves figure made from the run's files, as the page should draw it."""
+    return [len(trace.x) for trace in curves_figure(RunStore(app.runs_dir).read(run_id).history).data]
+
+
+def state_on_disk(app, run_id: str) -> str:
+    return json.loads((app.runs_dir / run_id / "status.json").read_text())["status"]
+
+
+def run_folders(app) -> list[str]:
+    return sorted(p.name for p in app.runs_dir.iterdir() if (p / "config.json").exists())
+
+
+def test_train_live_curves_reload_and_cancel(app, page, console_errors):
+    open_page(page, f"{app.url}/train")
+    run_id = start(page, "mlp", epochs=2, report_every=2)
+    assert "-mlp-" in run_id
+
+    # The curve gains points until the run has finished (a tiny MLP may finish between two redraws) …
+    seen, deadline = [], time.monotonic() + CURVES_WITHIN_S
+    while state_on_disk(app, run_id) != "finished":
+        assert time.monotonic() < deadline, f"run not finished after {CURVES_WITHIN_S} s; curve points seen: {seen}"
+        points = sum(plotly_points(page, curves(run_id)))
+        if not seen or points != seen[-1]:
+            seen.append(points)
+        page.wait_for_timeout(250)
+    # … then it shows exactly the run's history: every trace as long as the figure made from the files.
+    expected = curve_lengths(app, run_id)
+    page.wait_for_function(shows_history_js(run_id), arg=expected)
+    print(f"\ncurve points seen while training: {seen + [sum(expected)]}")
+    assert sum(expected) >= 10, f"a 2-epoch run reporting every 2 steps drew only {expected}"
+    page.get_by_text("finished").first.wait_for()
+    wait_idle(page)
+    screenshot(page, "train")
+
+    # A reload with ?run=<id> reattaches to the same run and starts nothing new.
+    open_page(page, f"{app.url}/train?run={run_id}")
+    page.get_by_text(run_id).first.wait_for()
+    page.wait_for_function(shows_history_js(run_id), arg=expected)
+    assert run_folders(app) == [run_id], "a reload must not start another run"
+
+    # A long run: its live view redraws while it trains (the curve grows twice), then Cancel stops it.
+    long_id = start(page, "lenet5_bn", epochs=50, report_every=2)
+    grown = f"(n) => {{ const p = {points_js(long_id)}.reduce((a, b) => a + b, 0); return p > n && p; }}"
+    first = page.wait_for_function(grown, arg=0).json_value()
+    page.wait_for_function(grown, arg=first)
+    assert state_on_disk(app, long_id) == "running"
+    page.get_by_role("button", name="Cancel run").click()
+    page.get_by_text("stopped").first.wait_for()
+    assert state_on_disk(app, long_id) == "stopped"
+    assert run_folders(app) == sorted([run_id, long_id])
+    wait_idle(page)
+    assert page.get_by_role("button", name="Cancel run").count() == 0, "a stopped run offers no cancel button"
+    assert page.get_by_test_id("stException").count() == 0
+    assert not console_errors, console_errors
