@@ -9,7 +9,7 @@ from cnn_core.drawing import preprocess, upscale_digit
 from cnn_core.inspect import feature_maps, predict, saliency
 from cnn_core.live import STAGES, analyse_drawing
 from cnn_core.models import create_model
-from conftest import synthetic_digits
+from tests.conftest import synthetic_digits
 
 MNIST = DATASETS["mnist"]
 TINY_LAYERS = [

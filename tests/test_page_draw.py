@@ -7,8 +7,8 @@ from streamlit.testing.v1 import AppTest
 from cnn_core.checkpoints import load_checkpoint
 from cnn_core.drawing import upscale_digit
 from cnn_core.live import analyse_drawing
-from conftest import synthetic_digits
-from test_page_inspect import as_array, chart, studio  # noqa: F401  (the fixture: a tiny checkpoint and the tiny data)
+from tests.conftest import synthetic_digits
+from tests.test_page_inspect import as_array, chart, studio  # noqa: F401  (the fixture: a tiny checkpoint and the tiny data)
 
 
 def open_draw(image: np.ndarray | None = None) -> AppTest:

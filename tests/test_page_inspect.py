@@ -14,7 +14,7 @@ from cnn_core.config import TrainConfig
 from cnn_core.data import DATASETS, load_splits, normalize
 from cnn_core.inspect import confusion_matrix, evaluate_predictions, kernel_grid
 from cnn_core.models import create_model
-from test_live import TINY_LAYERS
+from tests.test_live import TINY_LAYERS
 
 HISTORY = [{"event": "epoch", "epoch": 1, "val_acc": 0.5}, {"event": "end", "test_acc": 0.5}]
 
