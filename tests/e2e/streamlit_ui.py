@@ -21,6 +21,7 @@ IDLE_JS = """() => {
 }"""
 CANVAS = "[data-testid=stBidiComponentIsolated] canvas.upper-canvas"  # fabric.js's input layer, in a shadow root
 INK_LAYER = "[data-testid=stBidiComponentIsolated] canvas.dc-canvas.lower-canvas"  # where fabric.js paints strokes
+TOOLBAR = "[data-testid=stBidiComponentIsolated] .dc-toolbar"  # absolutely positioned once the canvas's CSS applies
 PREDICTION = "[data-testid=stMetricValue]"
 HINT = "Draw a digit"  # a blank canvas shows a hint with these words
 MNIST_MODEL = "pretrained · lenet5_bn-mnist"  # the model picker's label of checkpoints/lenet5_bn-mnist.safetensors
@@ -95,12 +96,20 @@ INK_JS = """el => {
 }"""
 
 
+def wait_canvas_styled(page) -> None:
+    """A canvas mounts before its stylesheet applies: for a moment it sits ~290 px lower, with a bare toolbar
+    above it. A stroke aimed at that spot would miss once the styles land; wait for them."""
+    expect(page.locator(TOOLBAR)).to_have_count(1, timeout=TIMEOUT_MS)
+    expect(page.locator(TOOLBAR)).to_have_css("position", "absolute", timeout=TIMEOUT_MS)
+
+
 def stroke(page, points, attempts: int = 3) -> None:
     """Press at the first point, move through the others, release: one fabric.js path.
 
     A canvas that has just replaced a cleared one can drop a stroke before fabric.js listens: when the
     drawing layer has no ink after the release, the stroke is drawn again."""
     for _ in range(attempts):
+        wait_canvas_styled(page)
         box = page.locator(CANVAS).bounding_box()
         x0, y0 = box["x"], box["y"]
         page.mouse.move(x0 + points[0][0], y0 + points[0][1])
@@ -124,6 +133,7 @@ def clear_canvas(page) -> None:
     page.locator(PREDICTION).wait_for(state="detached")
     expect(page.locator(CANVAS)).to_have_count(1, timeout=TIMEOUT_MS)
     expect(page.locator(f"{CANVAS}:not([data-e2e-old])")).to_have_count(1, timeout=TIMEOUT_MS)
+    wait_canvas_styled(page)
     wait_idle(page)
 
 

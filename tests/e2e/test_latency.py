@@ -93,7 +93,7 @@ def measure(browser, name: str, url: str) -> tuple[list[float], list[tuple[int, 
 
 def test_draw_latency_against_the_floor(app, floor_app, browser):
     times, wrong, lost = {}, {}, {}
-    for name, url in (("floor", floor_app.url), ("draw", f"{app.url}/draw")):
+    for name, url in (("draw", f"{app.url}/draw"), ("floor", floor_app.url)):
         times[name], wrong[name], lost[name] = measure(browser, name, url)
 
     floor, draw = ({**summary(times[name]), "lost_strokes": lost[name]} for name in ("floor", "draw"))
