@@ -148,7 +148,8 @@ def latest_checkpoint(run_dir: Path) -> Path | None:
 def available_checkpoints(pretrained_dir: Path = Path("checkpoints"), runs_dir: Path | None = None) -> list[CheckpointEntry]:
     """Pretrained checkpoints, then every run (newest first) that has written a checkpoint yet."""
     entries = [CheckpointEntry(f"pretrained · {p.stem}", p, "pretrained")
-               for p in sorted(Path(pretrained_dir).glob("*.safetensors"))]
+               for p in sorted(Path(pretrained_dir).glob("*.safetensors"), key=lambda p: ("fashion" in p.stem, p.name))]
+    # digits first: the Draw page opens on the first entry, and people draw digits
     runs_dir = Path(runs_dir) if runs_dir is not None else Path(os.environ.get("CNN_RUNS_DIR", "runs"))
     if runs_dir.is_dir():
         for run in sorted((d for d in runs_dir.iterdir() if d.is_dir()), reverse=True):
