@@ -8,7 +8,7 @@
 (b) cnn_core's `fit` with the same model, batch size and optimizer, one epoch.
 (c) cnn_core's fastest recipe to each target test accuracy (RECIPES).
 Seconds to a target count training only for (a), and everything `fit` does before the end of the epoch
-that reached it for (b) and (c) (model, optimizer, resizing the train set); test evaluations are left out.
+that reached it for (b) and (c) (building the model and optimizer too); test evaluations are left out.
 Also printed: the cost of a live-curve callback and one drawing's forward pass. `--quick` runs a
 reduced version (a train subset, one epoch) that checks the table, not the speed. `--profile` prints
 the top ops of a few hundred steps of (b) instead of the table.
@@ -187,31 +187,33 @@ def subset(bundle: DataBundle, n_train: int, n_test: int) -> DataBundle:
 
 @dataclass
 class Overhead:
-    without: float  # best images/s of (b) without callbacks …
-    with_live: float  # … and with a LiveCurve
+    """(b) without and with a LiveCurve, run in pairs back to back: `pairs` holds without / with - 1 per pair."""
+
+    pairs: list[float]
     inside: float  # the LiveCurve's own share of its runs' training time
 
     @property
     def measured(self) -> float:
-        return self.without / self.with_live - 1
+        return statistics.median(self.pairs)
 
 
 def callback_overhead(data: DataBundle, device: str, steps: int, repeats: int) -> Overhead:
-    """(b) without and with a LiveCurve: `repeats` interleaved runs of `steps` steps each."""
+    """`repeats` pairs of (b) runs of `steps` steps, without and with a LiveCurve, in alternating order."""
     small = subset(data, steps * SAME_AS_SEEDS.batch_size, 1000)
     cfg = dataclasses.replace(SAME_AS_SEEDS, device=device)
-    best, inside, trained = {False: 0.0, True: 0.0}, 0.0, 0.0
+    pairs, inside, trained = [], 0.0, 0.0
     with tempfile.TemporaryDirectory() as tmp:
         for r in range(repeats):
+            speed = {}
             for live in (False, True) if r % 2 == 0 else (True, False):
                 curve = LiveCurve(Path(tmp) / "curve.jsonl")
                 state = fit(cfg, [curve] if live else [], data=small)
-                epoch = next(rec for rec in state.history if rec["event"] == "epoch")
-                best[live] = max(best[live], epoch["images_per_s"])
+                speed[live] = next(rec for rec in state.history if rec["event"] == "epoch")["images_per_s"]
                 if live:
                     inside += curve.seconds
-                    trained += len(small.train) / epoch["images_per_s"]
-    return Overhead(best[False], best[True], inside / trained)
+                    trained += len(small.train) / speed[live]
+            pairs.append(speed[False] / speed[True] - 1)
+    return Overhead(pairs, inside / trained)
 
 
 def forward_ms(threads: int, calls: int = 200) -> float:
@@ -295,10 +297,12 @@ def goals(device: str, seeds: Row, engine: Row, recipes: list[Row], overhead: Ov
                  seeds.epochs[-1][0] / s >= need or None)
         else:
             goal(f"(c) {row.target:.1%} ≥ {need}x sooner than (a)", f"{s_seeds / s:.2f}x", s_seeds / s >= need)
+    worst = max(overhead.measured, overhead.inside)
     goal("live-curve callback ≤ 5% (measured, inside)", f"{overhead.measured:+.1%}, {overhead.inside:.1%}",
-         max(overhead.measured, overhead.inside) <= 0.05)
+         True if worst <= 0.05 else False if min(overhead.pairs) > 0.05 or overhead.inside > 0.05 else None)
     goal("one drawing's forward pass ≤ 1 ms on the CPU", f"{forward:.3f} ms", forward <= 1)
-    return "goals (issue 9):\n" + "\n".join(lines)
+    return ("goals (issue 9; ?: this run cannot tell, a lower bound under the goal or a difference within noise):\n"
+            + "\n".join(lines))
 
 
 def machine(device: str) -> str:
@@ -360,7 +364,7 @@ def main(argv: list[str] | None = None) -> int:
     for t in targets:
         cfg = dataclasses.replace(RECIPES[t], device=device, epochs=1 if quick else RECIPES[t].epochs)
         recipes.append(engine_run(f"(c) {recipe_label(cfg)}", cfg, data, t))
-    steps, repeats = (10, 1) if quick else (300, 3)
+    steps, repeats = (10, 1) if quick else (150, 8)
     overhead = callback_overhead(data, device, steps, repeats)
     fwd = {n: forward_ms(n, 20 if quick else 200) for n in sorted({1, torch.get_num_threads()})}
     load_after = os.getloadavg()
@@ -377,9 +381,9 @@ def main(argv: list[str] | None = None) -> int:
           + ", ".join(f"{acc:.2%} at {s:.1f} s" for s, acc in seeds.epochs))
     for row in recipes:
         print(f"{row.label[:3]} {row.target:.1%}: " + ", ".join(f"{acc:.2%} at {s:.1f} s" for s, acc in row.epochs))
-    print(f"callbacks: (b) {overhead.without:,.0f} images/s without, {overhead.with_live:,.0f} with a live-curve "
-          f"callback (list + JSON lines every {SAME_AS_SEEDS.metrics_every} steps): {overhead.measured:+.1%} "
-          f"(best of {repeats} interleaved runs of {steps} steps each); time inside the callback: "
+    print(f"callbacks: (b) with a live-curve callback (list + JSON lines every {SAME_AS_SEEDS.metrics_every} steps) "
+          f"against without: {overhead.measured:+.1%} time (median of {repeats} back-to-back pairs of {steps} steps; "
+          f"pairs from {min(overhead.pairs):+.1%} to {max(overhead.pairs):+.1%}); time inside the callback: "
           f"{overhead.inside:.2%} of training")
     print("one drawing's forward pass on the CPU (lenet5_bn, 1x1x32x32, eval, inference_mode): "
           + ", ".join(f"{ms:.3f} ms with {n} thread{'s' if n > 1 else ''}" for n, ms in fwd.items()) + " (median)")

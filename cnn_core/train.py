@@ -225,10 +225,10 @@ def fit(
         epoch_loss += run_loss
         epoch_correct += run_correct
         seen += run_seen
-        train_seconds = time.perf_counter() - t0
         if seen == 0:
             break
-        train_loss = epoch_loss.item() / seen
+        train_loss = epoch_loss.item() / seen  # waits for the device, so the epoch's time includes all its steps
+        train_seconds = time.perf_counter() - t0
         if not math.isfinite(train_loss):
             state.status = "diverged"
         if state.status == "diverged":
