@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import gzip
+import socket
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +12,25 @@ import pytest
 import torch
 
 from cnn_core.data import Split, make_bundle
+
+
+def free_port() -> int:
+    """A TCP port free on loopback right now (servers in tests listen on 127.0.0.1 only)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def stop_process(proc: subprocess.Popen, timeout: float = 20) -> None:
+    """Terminate a server a test started; kill it if it does not exit within `timeout` seconds."""
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout)
 
 
 def synthetic_digits(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

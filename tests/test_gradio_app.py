@@ -6,7 +6,6 @@ synthetic data only shows that the pipeline works (a class among 0 to 9, probabi
 
 import contextlib
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -25,7 +24,7 @@ from cnn_core.config import TrainConfig
 from cnn_core.data import DATASETS, DataError, Split, load_splits, make_bundle
 from cnn_core.drawing import upscale_digit
 from cnn_core.train import fit
-from tests.conftest import synthetic_digits
+from tests.conftest import free_port, stop_process, synthetic_digits
 
 ROOT = Path(gradio_app.__file__).parent
 PRETRAINED = ROOT / "checkpoints" / "lenet5_bn-mnist.safetensors"
@@ -134,12 +133,6 @@ def test_pretrained_reads_real_mnist_digits(mnist_test):
         assert max(probs, key=probs.get) == str(int(mnist_test.labels[i])), f"test digit {i}"
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def served(runs_dir):
     """`python gradio_app.py` on a free loopback port, and a gradio_client.Client on it once it answers."""
@@ -161,11 +154,7 @@ def served(runs_dir):
             time.sleep(1)
         yield Client(url, verbose=False)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_process(proc)
 
 
 def answers(url):

@@ -3,7 +3,6 @@
 import filecmp
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -16,6 +15,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "deploy" / "space"))
+from tests.conftest import free_port, stop_process  # noqa: E402
 import assemble  # noqa: E402  (deploy/space/assemble.py is a script, not a package)
 
 SPACE_COLORS = {"red", "yellow", "green", "blue", "indigo", "purple", "pink", "gray"}
@@ -114,12 +114,6 @@ def test_the_assembled_app_runs_from_its_own_folder(space, tmp_path):
     assert str(space / "cnn_core") in done.stdout and "CNN studio" in done.stdout
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def health(url):
     try:
         with urllib.request.urlopen(url, timeout=5) as response:
@@ -147,8 +141,4 @@ def test_the_dockerfile_cmd_serves_the_assembled_app(space, tmp_path):
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10) as page:
             assert page.status == 200 and "<html" in page.read().decode().lower()
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_process(proc)

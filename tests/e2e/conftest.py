@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -21,6 +20,8 @@ from pathlib import Path
 import pytest
 
 from streamlit_ui import ARTIFACTS, REPO, TIMEOUT_MS, open_page
+
+from tests.conftest import free_port, stop_process
 
 if str(REPO) not in sys.path:  # `tests.conftest` (the synthetic data sets) is imported from the repo root
     sys.path.insert(0, str(REPO))
@@ -70,12 +71,6 @@ def pytest_runtest_makereport(item, call):
     setattr(item, f"rep_{report.when}", report)
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @dataclass
 class Server:
     """One `streamlit run` child process on a loopback port."""
@@ -114,14 +109,8 @@ class Server:
         pytest.fail(f"{self.script.name} not healthy after {SERVER_START_S} s:\n{self.log_tail()}")
 
     def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(SERVER_STOP_S)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(SERVER_STOP_S)
+        if self.process is not None:
+            stop_process(self.process, SERVER_STOP_S)
 
     def log_tail(self, chars: int = 4000) -> str:
         return self.log.read_text(errors="replace")[-chars:] if self.log.exists() else "(no log)"
