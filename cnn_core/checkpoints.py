@@ -145,6 +145,11 @@ def latest_checkpoint(run_dir: Path) -> Path | None:
     return epochs[-1] if epochs else None
 
 
+def run_label(run_id: str) -> str:
+    """How a picker names a run's checkpoint."""
+    return f"run · {run_id}"
+
+
 def available_checkpoints(pretrained_dir: Path = Path("checkpoints"), runs_dir: Path | None = None) -> list[CheckpointEntry]:
     """Pretrained checkpoints, then every run (newest first) that has written a checkpoint yet."""
     entries = [CheckpointEntry(f"pretrained · {p.stem}", p, "pretrained")
@@ -155,5 +160,5 @@ def available_checkpoints(pretrained_dir: Path = Path("checkpoints"), runs_dir: 
         for run in sorted((d for d in runs_dir.iterdir() if d.is_dir()), reverse=True):
             path = latest_checkpoint(run)
             if path is not None:
-                entries.append(CheckpointEntry(f"run · {run.name}", path, "run"))
+                entries.append(CheckpointEntry(run_label(run.name), path, "run"))
     return entries

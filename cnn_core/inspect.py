@@ -99,6 +99,20 @@ def kernel_grid(arr: np.ndarray, ncols: int | None = None, pad: int = 1) -> np.n
     return grid
 
 
+def input_templates(model: nn.Sequential, limit: int = 64) -> tuple[str, np.ndarray] | None:
+    """An MLP's first layer, one image per hidden unit: (name, (N ≤ limit, S, S)) weights over the input
+    pixels, the pattern each unit responds to. None when the model starts with a conv layer."""
+    for name, m in model.named_children():
+        if isinstance(m, nn.Conv2d):
+            return None
+        if isinstance(m, nn.Linear):
+            side = model.input_size
+            if m.in_features != side * side:
+                return None
+            return name, m.weight.detach()[:limit].reshape(-1, side, side).float().cpu().numpy()
+    return None
+
+
 def symmetric_limit(arr: np.ndarray) -> float:
     """max |value| ignoring NaN: the ± range of a diverging colour scale centred at 0."""
     return float(np.nanmax(np.abs(arr)))

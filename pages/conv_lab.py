@@ -154,3 +154,6 @@ if tabs["Learn a kernel"].open:
         curves[0].plotly_chart(lessons.loss_curve(result.losses))
         curves[1].plotly_chart(lessons.kernel_convergence(result.kernels, result.target))
         st.plotly_chart(lessons.learned_vs_hidden_figure(result.learned, result.target))
+
+st.page_link("pages/train.py", label="Next: train a CNN that learns its own kernels (pick a lesson recipe)",
+             icon="🏋️")

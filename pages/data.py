@@ -68,3 +68,5 @@ st.markdown(f"`x = images[{index}].float()[None] / 255` has shape **{tuple(x.sha
 st.plotly_chart(image_figure(x[0].numpy(), title=f"{label}: hover for the value of each pixel", height=420))
 if st.toggle("Show the raw numbers (0–255)"):
     st.dataframe(train.images[index].numpy())
+
+st.page_link("pages/conv_lab.py", label="Next: slide a kernel over an image in the Convolution lab", icon="🧮")

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from cnn_core.inspect import inspectable_layers
+from cnn_core.inspect import conv_layers, inspectable_layers
 from cnn_core.live import analyse_drawing
 from cnn_core.plots.inspect import feature_map_figure, probability_figure, saliency_figure
 from ui.model_picker import pick_checkpoint
@@ -22,8 +22,10 @@ with left:
 
     canvas = st_canvas(stroke_width=width, stroke_color="#FFFFFF", background_color="#000000", width=280, height=280,
                        update_streamlit=True, return_image_data=True, key=f"canvas-{version}")
-    layer = st.selectbox("Feature maps of layer", inspectable_layers(model), key="draw_layer")
-    method = st.radio("Saliency", list(SALIENCY), horizontal=True, key="draw_saliency")
+    layers = inspectable_layers(model)
+    layer = st.selectbox("Feature maps of layer", layers, key="draw_layer") if layers else None
+    methods = list(SALIENCY) if conv_layers(model) else ["gradient × input"]  # Grad-CAM needs a conv layer
+    method = st.radio("Saliency", methods, horizontal=True, key="draw_saliency")
 
 # Test hook: AppTest cannot draw, so an RGBA numpy array in st.session_state["draw_image"] stands in for the canvas.
 image = st.session_state.get("draw_image")
@@ -46,6 +48,9 @@ st.subheader("What the model sees")
 steps = result.steps.steps()
 st.image([array for _, array in steps], caption=[title for title, _ in steps], width=120, clamp=True)
 maps_col, saliency_col = st.columns(2)
-maps_col.plotly_chart(feature_map_figure(result.maps, layer), key="maps")
+if result.maps is None:
+    maps_col.info(f"`{ckpt.meta['model']}` has no conv layer, so it makes no feature maps.")
+else:
+    maps_col.plotly_chart(feature_map_figure(result.maps, layer), key="maps")
 title = f"where the input drove “{classes[result.prediction]}” ({method})"
 saliency_col.plotly_chart(saliency_figure(result.steps.resized, result.heat, title), key="heat")

@@ -14,6 +14,9 @@ cols = st.columns(3)
 cols[0].markdown("#### 1 · Learn\nImages as tensors, convolution by hand, kernels, padding, stride and pooling.")
 cols[1].markdown("#### 2 · Build\nTrain a classic model or your own layer stack, live curves, compare runs.")
 cols[2].markdown("#### 3 · Explore\nKernels, feature maps, the confusion matrix, and real-time drawing.")
+cols[0].page_link("pages/data.py", label="Start here: the data", icon="🔢")
+cols[1].page_link("pages/train.py", label="Train a model", icon="🏋️")
+cols[2].page_link("pages/draw.py", label="Draw a digit", icon="✏️")
 st.subheader("Models you can train")
 st.dataframe(
     [{"model": name, "from": spec.source, "what it is": spec.description} for name, spec in MODELS.items()],

@@ -7,8 +7,8 @@ import numpy as np
 import streamlit as st
 
 from cnn_core.data import DataError, data_dir, load_splits, normalize
-from cnn_core.inspect import (confusion_matrix, conv_layers, evaluate_predictions, feature_maps, kernels, mistakes,
-                              per_class_accuracy, predict)
+from cnn_core.inspect import (confusion_matrix, conv_layers, evaluate_predictions, feature_maps, input_templates,
+                              kernels, mistakes, per_class_accuracy, predict)
 from cnn_core.plots.inspect import (class_accuracy_figure, confusion_figure, feature_map_figure, image_strip,
                                     kernel_figure)
 from ui.model_picker import cached_checkpoint, pick_checkpoint
@@ -45,7 +45,15 @@ with tab_kernels:
     layers = conv_layers(model)
     for col, layer in zip(st.columns(max(len(layers), 1)), layers):
         col.plotly_chart(kernel_figure(kernels(model, layer, reduce), layer), key=f"k-{layer}")
-    if not layers:
+    templates = None if layers else input_templates(model)
+    if templates:
+        name, weights = templates
+        st.markdown(f"`{ckpt.meta['model']}` has no conv layer, so no kernels. Instead, each unit of its first "
+                    f"layer `{name}` weighs every pixel: drawn as an image, those weights show the pattern the unit "
+                    "responds to (red adds, blue subtracts). A conv kernel is a small pattern reused at every "
+                    "position; these cover the whole image at once.")
+        st.plotly_chart(kernel_figure(weights, f"{name}, first {len(weights)} units", pixel=3), key="templates")
+    elif not layers:
         st.info(f"`{ckpt.meta['model']}` has no conv layer, so it has no kernels to show.")
 try:
     test = load_splits(ckpt.info.name)["test"]
@@ -69,7 +77,10 @@ with tab_maps:
     probs, maps = predict(model, x)[0], feature_maps(model, x)
     st.image(test.images[idx].numpy(), width=140, caption=f"#{idx} · true {classes[labels[idx]]} · "
              f"predicted {classes[probs.argmax()]} ({probs.max():.0%})")
-    for tab, (layer, m) in zip(st.tabs(list(maps)), maps.items()):
+    if not maps:
+        st.info(f"`{ckpt.meta['model']}` has no conv layer, so it makes no feature maps: it sees the image as one "
+                "flat row of pixels. Train a LeNet and compare.")
+    for tab, (layer, m) in zip(st.tabs(list(maps)) if maps else [], maps.items()):
         tab.plotly_chart(feature_map_figure(m, layer), key=f"fm-{layer}")
 
 with tab_confusion:

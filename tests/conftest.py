@@ -2,16 +2,30 @@
 
 from __future__ import annotations
 
+import base64
 import gzip
+import json
 import socket
 import subprocess
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import torch
 
-from cnn_core.data import Split, make_bundle
+from cnn_core.checkpoints import save_checkpoint
+from cnn_core.config import TrainConfig
+from cnn_core.data import DATASETS, Split, make_bundle
+from cnn_core.models import create_model
+
+TINY_LAYERS = [  # a two-conv custom stack: every inspect and drawing view has something to show
+    {"type": "conv", "channels": 4, "kernel": 3, "padding": 1}, {"type": "act", "fn": "relu"},
+    {"type": "pool", "mode": "max", "size": 2},
+    {"type": "conv", "channels": 6, "kernel": 3, "padding": 1}, {"type": "act", "fn": "relu"},
+    {"type": "pool", "mode": "max", "size": 2},
+]
+TINY_HISTORY = [{"event": "epoch", "epoch": 1, "val_acc": 0.5}, {"event": "end", "test_acc": 0.5}]
 
 
 def free_port() -> int:
@@ -85,3 +99,46 @@ def tiny_bundle():
     }
     return make_bundle("mnist", val_size=200, splits=splits)
 
+
+
+def tiny_net(seed: int = 0):
+    torch.manual_seed(seed)
+    return create_model("custom", layers=TINY_LAYERS)
+
+
+def save_tiny(path, seed: int = 0):
+    cfg = TrainConfig(model="custom", model_args={"layers": TINY_LAYERS}, epochs=1)
+    return save_checkpoint(path, tiny_net(seed), cfg, TINY_HISTORY, DATASETS["mnist"])
+
+
+def save_mlp(path, seed: int = 0):
+    """An untrained MLP checkpoint: a model with no conv layer at all."""
+    torch.manual_seed(seed)
+    return save_checkpoint(path, create_model("mlp", hidden=16), TrainConfig(model="mlp", model_args={"hidden": 16}),
+                           TINY_HISTORY, DATASETS["mnist"])
+
+
+@pytest.fixture
+def studio(tmp_path, tiny_data_dir, monkeypatch):
+    """An empty runs folder and a checkpoints folder holding one tiny untrained model (it makes mistakes)."""
+    folders = SimpleNamespace(checkpoints=tmp_path / "checkpoints", runs=tmp_path / "runs", data=tiny_data_dir)
+    folders.runs.mkdir()
+    monkeypatch.setenv("CNN_CHECKPOINTS_DIR", str(folders.checkpoints))
+    monkeypatch.setenv("CNN_RUNS_DIR", str(folders.runs))
+    folders.ckpt = save_tiny(folders.checkpoints / "tiny-mnist.safetensors")
+    return folders
+
+
+def chart(at, key: str) -> dict:
+    """The plotly figure (as JSON) of an AppTest's chart with this key."""
+    specs = [c.proto.spec for c in at.get("plotly_chart") if c.proto.id.endswith(f"-{key}")]
+    assert specs, f"no chart {key!r}"
+    return json.loads(specs[0])
+
+
+def as_array(data) -> np.ndarray:
+    """An array from a figure's JSON, whether plotly wrote a list or a typed array."""
+    if isinstance(data, dict):  # {"dtype": "f8", "bdata": base64, "shape": "7, 7"}
+        shape = [int(n) for n in str(data.get("shape", -1)).split(",")]
+        return np.frombuffer(base64.b64decode(data["bdata"]), dtype=data["dtype"]).reshape(shape)
+    return np.array(data, dtype=float)

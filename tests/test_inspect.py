@@ -10,6 +10,7 @@ from cnn_core.inspect import (
     conv_layers,
     evaluate_predictions,
     feature_maps,
+    input_templates,
     inspectable_layers,
     kernel_grid,
     kernels,
@@ -19,6 +20,7 @@ from cnn_core.inspect import (
     saliency,
     symmetric_limit,
 )
+from cnn_core.models import create_model
 
 
 def tiny_cnn(size: int = 28) -> nn.Sequential:
@@ -170,3 +172,12 @@ def test_grad_x_input_is_zero_on_the_background():
     x = digit_like()
     heat = saliency(tiny_cnn(), x)
     assert (heat[x[0, 0] == x.min()] == 0).all() and heat.max() == 1
+
+
+def test_input_templates_are_an_mlps_first_layer_rows_as_images():
+    torch.manual_seed(0)
+    mlp = create_model("mlp", hidden=20)
+    name, images = input_templates(mlp, limit=8)
+    assert name == "fc1" and images.shape == (8, 28, 28)
+    np.testing.assert_array_equal(images[3].ravel(), mlp.fc1.weight.detach()[3].numpy())
+    assert input_templates(create_model("lenet5_bn")) is None  # a conv layer comes first: kernels instead

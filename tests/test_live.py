@@ -9,15 +9,9 @@ from cnn_core.drawing import preprocess, upscale_digit
 from cnn_core.inspect import feature_maps, predict, saliency
 from cnn_core.live import STAGES, analyse_drawing
 from cnn_core.models import create_model
-from tests.conftest import synthetic_digits
+from tests.conftest import TINY_LAYERS, synthetic_digits
 
 MNIST = DATASETS["mnist"]
-TINY_LAYERS = [
-    {"type": "conv", "channels": 4, "kernel": 3, "padding": 1}, {"type": "act", "fn": "relu"},
-    {"type": "pool", "mode": "max", "size": 2},
-    {"type": "conv", "channels": 6, "kernel": 3, "padding": 1}, {"type": "act", "fn": "relu"},
-    {"type": "pool", "mode": "max", "size": 2},
-]
 
 
 @pytest.fixture

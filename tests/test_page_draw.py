@@ -7,8 +7,7 @@ from streamlit.testing.v1 import AppTest
 from cnn_core.checkpoints import load_checkpoint
 from cnn_core.drawing import upscale_digit
 from cnn_core.live import analyse_drawing
-from tests.conftest import synthetic_digits
-from tests.test_page_inspect import as_array, chart, studio  # noqa: F401  (the fixture: a tiny checkpoint and the tiny data)
+from tests.conftest import as_array, chart, save_mlp, synthetic_digits
 
 
 def open_draw(image: np.ndarray | None = None) -> AppTest:
@@ -74,3 +73,17 @@ def test_clear_gives_a_fresh_canvas(studio):
     assert at.session_state["canvas_version"] == 0
     [b for b in at.button if b.label == "Clear the canvas"][0].click().run()
     assert not at.exception and at.session_state["canvas_version"] == 1
+
+
+def test_a_model_without_conv_layers_still_reads_the_drawing(studio, digit):
+    save_mlp(studio.checkpoints / "mlp-mnist.safetensors")
+    at = AppTest.from_file("../pages/draw.py", default_timeout=60)
+    at.session_state["model_picker"] = "pretrained · mlp-mnist"
+    at.session_state["draw_image"] = digit
+    at.run()
+    assert not at.exception
+    assert at.metric[0].label == "Prediction"
+    assert not [s for s in at.selectbox if s.key == "draw_layer"]
+    assert at.radio(key="draw_saliency").options == ["gradient × input"]
+    assert any("no feature maps" in i.value for i in at.info)
+    assert [t["type"] for t in chart(at, "heat")["data"]] == ["heatmap", "heatmap"]

@@ -1,58 +1,12 @@
 """AppTest of the Inspect page on a tiny checkpoint and the tiny synthetic data set."""
 
-import base64
-import json
-from types import SimpleNamespace
-
 import numpy as np
 import pytest
-import torch
 from streamlit.testing.v1 import AppTest
 
-from cnn_core.checkpoints import save_checkpoint
-from cnn_core.config import TrainConfig
-from cnn_core.data import DATASETS, load_splits, normalize
+from cnn_core.data import load_splits, normalize
 from cnn_core.inspect import confusion_matrix, evaluate_predictions, kernel_grid
-from cnn_core.models import create_model
-from tests.test_live import TINY_LAYERS
-
-HISTORY = [{"event": "epoch", "epoch": 1, "val_acc": 0.5}, {"event": "end", "test_acc": 0.5}]
-
-
-def tiny_net(seed: int = 0):
-    torch.manual_seed(seed)
-    return create_model("custom", layers=TINY_LAYERS)
-
-
-def save_tiny(path, seed: int = 0):
-    cfg = TrainConfig(model="custom", model_args={"layers": TINY_LAYERS}, epochs=1)
-    return save_checkpoint(path, tiny_net(seed), cfg, HISTORY, DATASETS["mnist"])
-
-
-@pytest.fixture
-def studio(tmp_path, tiny_data_dir, monkeypatch):
-    """An empty runs folder and a checkpoints folder holding one tiny untrained model (it makes mistakes)."""
-    folders = SimpleNamespace(checkpoints=tmp_path / "checkpoints", runs=tmp_path / "runs", data=tiny_data_dir)
-    folders.runs.mkdir()
-    monkeypatch.setenv("CNN_CHECKPOINTS_DIR", str(folders.checkpoints))
-    monkeypatch.setenv("CNN_RUNS_DIR", str(folders.runs))
-    folders.ckpt = save_tiny(folders.checkpoints / "tiny-mnist.safetensors")
-    return folders
-
-
-def chart(at: AppTest, key: str) -> dict:
-    """The plotly figure (as JSON) of the chart with this key."""
-    specs = [c.proto.spec for c in at.get("plotly_chart") if c.proto.id.endswith(f"-{key}")]
-    assert specs, f"no chart {key!r}"
-    return json.loads(specs[0])
-
-
-def as_array(data) -> np.ndarray:
-    """An array from a figure's JSON, whether plotly wrote a list or a typed array."""
-    if isinstance(data, dict):  # {"dtype": "f8", "bdata": base64, "shape": "7, 7"}
-        shape = [int(n) for n in str(data.get("shape", -1)).split(",")]
-        return np.frombuffer(base64.b64decode(data["bdata"]), dtype=data["dtype"]).reshape(shape)
-    return np.array(data, dtype=float)
+from tests.conftest import as_array, chart, save_mlp, save_tiny, tiny_net
 
 
 def z_of(trace: dict) -> np.ndarray:
@@ -92,6 +46,21 @@ def test_kernels_feature_maps_and_confusion_render(studio):
     accuracy = np.trace(cm) / cm.sum()
     assert any(f"Test accuracy {accuracy:.2%}" in m.value for m in at.markdown)
     assert len(chart(at, "per_class")["data"][0]["x"]) == 10
+
+
+def test_an_mlp_shows_its_first_layer_as_images_instead_of_kernels(studio):
+    from cnn_core.checkpoints import load_checkpoint
+
+    mlp = load_checkpoint(save_mlp(studio.checkpoints / "mlp-mnist.safetensors")).model
+    at = AppTest.from_file("../pages/inspect.py", default_timeout=60)
+    at.session_state["model_picker"] = "pretrained · mlp-mnist"
+    at.run()
+    assert not at.exception and not at.error
+    templates = z_of(chart(at, "templates")["data"][0])
+    expected = kernel_grid(mlp.fc1.weight.detach().numpy().reshape(16, 28, 28))
+    np.testing.assert_allclose(np.nan_to_num(templates, nan=9), np.nan_to_num(expected, nan=9), rtol=1e-5)
+    assert any("no feature maps" in i.value for i in at.info)
+    assert chart(at, "confusion")["data"][0]["type"] == "heatmap"
 
 
 def test_choosing_true_and_predicted_classes_shows_those_mistakes(studio):

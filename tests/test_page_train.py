@@ -55,6 +55,10 @@ def test_train_page_starts_a_run_and_shows_its_progress(runs_root):
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["test accuracy"].endswith("%") and metrics["best val accuracy"].endswith("%")
     assert at.get("plotly_chart")
+    next(b for b in at.button if b.label == "Inspect this model").click().run()
+    assert not at.exception
+    assert at.title[0].value == "🔬 Inspect a model"
+    assert at.selectbox(key="model_picker").value == f"run · {run_id}"
 
 
 def test_cancel_from_the_page(runs_root):
@@ -110,3 +114,22 @@ def test_hosted_mode_clamps_runs_and_keeps_them_private(runs_root, monkeypatch):
     wait_for(lambda: store.read(run_id).state == "finished")
     stranger = open_page("pages/runs.py")
     assert not stranger.exception and "No runs yet" in stranger.info[0].value
+
+
+def test_a_lesson_run_shows_its_accuracy_beside_the_tutorials(runs_root):
+    from cnn_core.presets import PRESETS
+
+    preset = PRESETS["MLP 784-128-10 — SGD 0.001, 3 epochs"]
+    store = RunStore(runs_root)
+    run_id = store.create(preset.config)
+    store.set_status(run_id, status="finished", step=10, total_steps=10, test_acc=0.8752, best_val_acc=0.87)
+    at = AppTest.from_file("../app.py", default_timeout=60)
+    at.query_params["run"] = run_id
+    at.run()
+    at.switch_page("pages/train.py").run()
+    assert not at.exception
+    captions = " ".join(c.value for c in at.caption)
+    assert f"reported **{preset.reported_acc:.2%}**" in captions and "reached **87.52%**" in captions
+    test_tile = next(m for m in at.metric if m.label == "test accuracy")
+    assert test_tile.value == "87.52%"
+    assert test_tile.proto.delta == f"{(0.8752 - preset.reported_acc) * 100:+.2f} pts vs the tutorial"

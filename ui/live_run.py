@@ -7,6 +7,7 @@ import streamlit as st
 from cnn_core.jobs import ACTIVE_STATUSES, JobManager, RunInfo
 from cnn_core.plots.training import curves_figure
 from cnn_core.presets import PRESETS
+from ui.model_picker import open_run_in
 
 STATUS_ICONS = {"queued": "⏳", "running": "🏃", "finished": "✅", "stopped": "⏹️", "cancelled": "⏹️",
                 "diverged": "💥", "early_stopped": "🛑", "interrupted": "⚠️", "failed": "❌"}
@@ -37,13 +38,16 @@ def _render(jobs: JobManager, run: RunInfo) -> None:
         st.warning("The app stopped while this run trained. Its last checkpoint is kept; start it again to finish.")
     epochs = [r for r in run.history if r["event"] == "epoch"]
     cols = st.columns(4)
+    test_acc = run.status.get("test_acc")
+    reported = next((p.reported_acc for p in PRESETS.values() if p.config == run.config and p.reported_acc), None)
+    versus = f"{(test_acc - reported) * 100:+.2f} pts vs the tutorial" if reported and test_acc is not None else None
     cols[0].metric("best val accuracy", _fmt_pct(run.status.get("best_val_acc")))
-    cols[1].metric("test accuracy", _fmt_pct(run.status.get("test_acc")))
+    cols[1].metric("test accuracy", _fmt_pct(test_acc), delta=versus)
     cols[2].metric("images / s", f"{epochs[-1]['images_per_s']:.0f}" if epochs else "—")
     cols[3].metric("seconds", f"{run.status.get('elapsed', 0):.1f}")
-    reported = next((p.reported_acc for p in PRESETS.values() if p.config == run.config and p.reported_acc), None)
     if reported:
-        st.caption(f"The tutorial behind this recipe reported {reported:.2%} test accuracy.")
+        st.caption(f"The tutorial behind this recipe reported **{reported:.2%}** test accuracy"
+                   + (f"; this run reached **{test_acc:.2%}**." if test_acc is not None else "."))
     if run.history:
         st.plotly_chart(curves_figure(run.history), key=f"curves_{run.id}")
     elif run.state in ACTIVE_STATUSES:
@@ -69,3 +73,10 @@ def live_run(jobs: JobManager, run_id: str) -> None:
             st.rerun()  # the whole page: the view stops ticking and the run shows as finished
 
     view()
+    if not active and run.checkpoint is not None:
+        st.markdown("**Next:** look inside the model you trained, or draw a digit for it.")
+        inspect, draw = st.columns(2)
+        if inspect.button("Inspect this model", icon="🔬", key="to_inspect", width="stretch"):
+            open_run_in("pages/inspect.py", run_id)
+        if draw.button("Draw for this model", icon="✏️", key="to_draw", width="stretch"):
+            open_run_in("pages/draw.py", run_id)

@@ -9,7 +9,7 @@ from pathlib import Path
 import streamlit as st
 
 from cnn_core.checkpoints import (Checkpoint, CheckpointEntry, CheckpointError, available_checkpoints,
-                                  epoch_checkpoints, load_checkpoint)
+                                  epoch_checkpoints, load_checkpoint, run_label)
 from ui.jobs import visitor
 
 PICKED = "picked_checkpoint"  # the chosen label, kept across pages (a widget's own state is not)
@@ -49,6 +49,13 @@ def _visible(entry: CheckpointEntry) -> bool:
         return True
     status = entry.path.parent / "status.json"
     return status.exists() and json.loads(status.read_text()).get("owner") == me
+
+
+def open_run_in(page: str, run_id: str) -> None:
+    """Go to the Inspect or Draw page with this run's model already picked."""
+    st.session_state[PICKED] = run_label(run_id)
+    st.session_state.pop(WIDGET, None)
+    st.switch_page(page)
 
 
 def pick_checkpoint(epoch_slider: bool = False) -> Checkpoint:
