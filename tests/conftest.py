@@ -13,12 +13,14 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
+from streamlit.testing.v1 import AppTest
 
 from cnn_core.checkpoints import save_checkpoint
 from cnn_core.config import TrainConfig
 from cnn_core.data import DATASETS, Split, make_bundle
 from cnn_core.models import create_model
 
+APP = str(Path(__file__).parents[1] / "app.py")
 TINY_LAYERS = [  # a two-conv custom stack: every inspect and drawing view has something to show
     {"type": "conv", "channels": 4, "kernel": 3, "padding": 1}, {"type": "act", "fn": "relu"},
     {"type": "pool", "mode": "max", "size": 2},
@@ -142,3 +144,13 @@ def as_array(data) -> np.ndarray:
         shape = [int(n) for n in str(data.get("shape", -1)).split(",")]
         return np.frombuffer(base64.b64decode(data["bdata"]), dtype=data["dtype"]).reshape(shape)
     return np.array(data, dtype=float)
+
+
+def open_page(page: str, timeout: float = 60, **session_state) -> AppTest:
+    """Run the app's entry point (navigation, sidebar), then switch to `page` ("pages/x.py") as a user would,
+    with `session_state` set first. Page links resolve only this way, not when a page file runs alone."""
+    at = AppTest.from_file(APP, default_timeout=timeout)
+    for key, value in session_state.items():
+        at.session_state[key] = value
+    at.run()
+    return at.switch_page(page).run()

@@ -2,20 +2,19 @@
 
 import json
 import re
-from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from cnn_core.conv import output_size
+from tests.conftest import open_page
 
-PAGE = str(Path(__file__).parents[1] / "pages" / "conv_lab.py")
 EDIT = {"added_rows": [], "deleted_rows": []}  # a data editor's edit state, besides edited_rows
 
 
 @pytest.fixture
 def page(tiny_data_dir) -> AppTest:
-    at = AppTest.from_file(PAGE, default_timeout=120).run()
+    at = open_page("pages/conv_lab.py", 120)
     assert not at.exception, at.exception
     return at
 
@@ -193,7 +192,7 @@ def test_too_few_steps_say_so(page):
 
 def test_digits_missing_point_to_fetching_and_photos_still_work(tmp_path, monkeypatch):
     monkeypatch.setenv("CNN_DATA_DIR", str(tmp_path / "empty"))
-    at = AppTest.from_file(PAGE, default_timeout=60).run()
+    at = open_page("pages/conv_lab.py")
     assert not at.exception
     assert "fetch-data" in at.error[0].value and at.error[0].value.endswith("Or pick a photo.")
     at.radio(key="source").set_value("photo").run()

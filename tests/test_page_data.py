@@ -2,20 +2,19 @@
 
 import base64
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from cnn_core.data import load_splits
+from tests.conftest import open_page
 
-PAGE = str(Path(__file__).parents[1] / "pages" / "data.py")
 
 
 @pytest.fixture
 def page(tiny_data_dir) -> AppTest:
-    at = AppTest.from_file(PAGE, default_timeout=120).run()
+    at = open_page("pages/data.py", 120)
     assert not at.exception, at.exception
     return at
 
@@ -86,7 +85,7 @@ def test_sliders_and_toggles_change_what_is_shown(page):
 
 def test_missing_data_says_how_to_fetch_it(tmp_path, monkeypatch):
     monkeypatch.setenv("CNN_DATA_DIR", str(tmp_path / "empty"))
-    at = AppTest.from_file(PAGE, default_timeout=60).run()
+    at = open_page("pages/data.py")
     assert not at.exception
     assert "python -m cnn_core fetch-data" in at.error[0].value and "make data" in at.error[0].value
     assert not at.get("plotly_chart")

@@ -6,6 +6,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from cnn_core.jobs import RunStore
+from tests.conftest import open_page
 
 
 @pytest.fixture
@@ -13,12 +14,6 @@ def runs_root(tmp_path, tiny_data_dir, monkeypatch):
     root = tmp_path / "runs"
     monkeypatch.setenv("CNN_RUNS_DIR", str(root))
     return root
-
-
-def open_page(page: str) -> AppTest:
-    """Run the app's entry point (navigation, sidebar) and switch to `page`, as a user would."""
-    at = AppTest.from_file("../app.py", default_timeout=60).run()
-    return at.switch_page(page).run()
 
 
 def wait_for(predicate, timeout=90.0):
