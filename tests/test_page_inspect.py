@@ -97,7 +97,9 @@ def test_epoch_slider_shows_each_epochs_kernels(studio):
     at.selectbox(key="model_picker").set_value("run · 20261125-0930-custom").run()
     assert not at.exception
     assert at.select_slider[0].value == 3
+    assert "last.safetensors" in at.caption[0].value  # the latest epoch is the run's own checkpoint
     at.select_slider[0].set_value(1).run()
+    assert "epoch-1.safetensors" in at.caption[0].value
     conv1 = z_of(chart(at, "k-conv1")["data"][0])
     expected = kernel_grid(tiny_net(seed=1).conv1.weight.detach().numpy()[:, 0])
     np.testing.assert_allclose(np.nan_to_num(conv1, nan=9), np.nan_to_num(expected, nan=9), rtol=1e-5)
@@ -131,3 +133,14 @@ def test_missing_data_is_a_sentence_and_kernels_still_show(studio, monkeypatch, 
     assert not at.exception
     assert "fetch-data" in at.error[0].value
     assert chart(at, "k-conv1")
+
+
+def test_an_epoch_checkpoint_reports_its_validation_accuracy():
+    from types import SimpleNamespace
+
+    from ui.model_picker import accuracy_text
+
+    epoch_2 = [{"event": "epoch", "epoch": 1, "val_acc": 0.5}, {"event": "epoch", "epoch": 2, "val_acc": 0.625}]
+    assert accuracy_text(SimpleNamespace(test_acc=None, history=epoch_2)) == "validation accuracy 62.50% after epoch 2"
+    assert accuracy_text(SimpleNamespace(test_acc=0.9, history=epoch_2)) == "test accuracy 90.00%"
+    assert accuracy_text(SimpleNamespace(test_acc=None, history=[])) == "no accuracy measured yet"

@@ -127,4 +127,4 @@ def test_a_lesson_run_shows_its_accuracy_beside_the_tutorials(runs_root):
     assert f"reported **{preset.reported_acc:.2%}**" in captions and "reached **87.52%**" in captions
     test_tile = next(m for m in at.metric if m.label == "test accuracy")
     assert test_tile.value == "87.52%"
-    assert test_tile.proto.delta == f"{(0.8752 - preset.reported_acc) * 100:+.2f} pts vs the tutorial"
+    assert test_tile.proto.delta == f"{(0.8752 - preset.reported_acc) * 100:+.2f} pts"

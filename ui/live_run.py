@@ -40,9 +40,10 @@ def _render(jobs: JobManager, run: RunInfo) -> None:
     cols = st.columns(4)
     test_acc = run.status.get("test_acc")
     reported = next((p.reported_acc for p in PRESETS.values() if p.config == run.config and p.reported_acc), None)
-    versus = f"{(test_acc - reported) * 100:+.2f} pts vs the tutorial" if reported and test_acc is not None else None
+    versus = f"{(test_acc - reported) * 100:+.2f} pts" if reported and test_acc is not None else None
     cols[0].metric("best val accuracy", _fmt_pct(run.status.get("best_val_acc")))
-    cols[1].metric("test accuracy", _fmt_pct(test_acc), delta=versus)
+    cols[1].metric("test accuracy", _fmt_pct(test_acc), delta=versus,
+                   help=f"The delta compares with the tutorial's {reported:.2%}." if reported else None)
     cols[2].metric("images / s", f"{epochs[-1]['images_per_s']:.0f}" if epochs else "—")
     cols[3].metric("seconds", f"{run.status.get('elapsed', 0):.1f}")
     if reported:

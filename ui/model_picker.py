@@ -39,7 +39,8 @@ def _epoch_slider(entry: CheckpointEntry) -> Path:
     epochs = {int(p.stem.split("-")[1]): p for p in epoch_checkpoints(entry.path.parent)}
     if entry.kind != "run" or len(epochs) < 2:
         return entry.path
-    return epochs[st.select_slider("Epoch: watch the kernels form", options=list(epochs), value=max(epochs))]
+    epoch = st.select_slider("Epoch: watch the kernels form", options=list(epochs), value=max(epochs))
+    return entry.path if epoch == max(epochs) else epochs[epoch]  # the latest: the run's own (with test accuracy)
 
 
 def _visible(entry: CheckpointEntry) -> bool:
@@ -76,7 +77,16 @@ def pick_checkpoint(epoch_slider: bool = False) -> Checkpoint:
     except (CheckpointError, OSError) as e:
         st.error(f"This model cannot be loaded: {e}")
         st.stop()
-    acc = f"test accuracy {ckpt.test_acc:.2%}" if ckpt.test_acc is not None else "no test accuracy yet"
-    st.caption(f"`{ckpt.meta['model']}` trained on {ckpt.info.name} · {acc} · {path.name} · "
+    st.caption(f"`{ckpt.meta['model']}` trained on {ckpt.info.name} · {accuracy_text(ckpt)} · {path.name} · "
                f"saved {ckpt.meta.get('saved_at', '?')}")
     return ckpt
+
+
+def accuracy_text(ckpt: Checkpoint) -> str:
+    """Test accuracy when the run had ended; for an epoch's checkpoint, that epoch's validation accuracy."""
+    if ckpt.test_acc is not None:
+        return f"test accuracy {ckpt.test_acc:.2%}"
+    epochs = [r for r in ckpt.history if r.get("event") == "epoch" and r.get("val_acc") == r.get("val_acc")]
+    if epochs and epochs[-1].get("val_acc") is not None:
+        return f"validation accuracy {epochs[-1]['val_acc']:.2%} after epoch {epochs[-1]['epoch']}"
+    return "no accuracy measured yet"

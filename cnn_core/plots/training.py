@@ -12,9 +12,16 @@ History = Sequence[Mapping[str, Any]]
 COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2")
 
 
-def _series(history: History, event: str, key: str) -> tuple[list[int], list[float]]:
-    rows = [r for r in history if r.get("event") == event and r.get(key) is not None]
+def _series(history: History, event: str | tuple[str, ...], key: str) -> tuple[list[int], list[float]]:
+    """(steps, values) of `key` in the records of `event` (one or several kinds), in step order."""
+    events = (event,) if isinstance(event, str) else event
+    rows = sorted((r for r in history if r.get("event") in events and r.get(key) is not None), key=lambda r: r["step"])
     return [r["step"] for r in rows], [r[key] for r in rows]
+
+
+def _line_mode(x: Sequence[int]) -> str:
+    """A lone point drawn as a line is invisible: markers until there are two."""
+    return "lines" if len(x) > 1 else "markers"
 
 
 def curves_figure(history: History, height: int = 520) -> go.Figure:
@@ -23,15 +30,15 @@ def curves_figure(history: History, height: int = 520) -> go.Figure:
                         vertical_spacing=0.14, horizontal_spacing=0.08)
     for col, metric in ((1, "loss"), (2, "acc")):
         x, y = _series(history, "step", f"train_{metric}")
-        fig.add_trace(go.Scatter(x=x, y=y, name=f"train {metric} (running)", mode="lines",
+        fig.add_trace(go.Scatter(x=x, y=y, name=f"train {metric} (running)", mode=_line_mode(x),
                                  line=dict(color=COLORS[0], width=1.5), legendgroup="train"), row=1, col=col)
         for split, color in (("train", COLORS[0]), ("val", COLORS[1])):
             x, y = _series(history, "epoch", f"{split}_{metric}")
             fig.add_trace(go.Scatter(x=x, y=y, name=f"{split} {metric} (epoch)", mode="lines+markers",
                                      line=dict(color=color, dash="dot" if split == "train" else "solid"),
                                      marker=dict(size=8), legendgroup=split), row=1, col=col)
-    x, y = _series(history, "step", "lr")
-    fig.add_trace(go.Scatter(x=x, y=y, name="lr", mode="lines", line=dict(color=COLORS[2])), row=2, col=1)
+    x, y = _series(history, ("step", "epoch"), "lr")  # epoch ends too: a short run may report few steps
+    fig.add_trace(go.Scatter(x=x, y=y, name="lr", mode=_line_mode(x), line=dict(color=COLORS[2])), row=2, col=1)
     x, y = _series(history, "epoch", "images_per_s")
     fig.add_trace(go.Bar(x=x, y=y, name="images/s per epoch", marker_color=COLORS[3]), row=2, col=2)
     fig.update_xaxes(title_text="step", row=2)
@@ -46,7 +53,7 @@ def overlay_figure(histories: Mapping[str, History], height: int = 420) -> go.Fi
     for i, (label, history) in enumerate(histories.items()):
         color = COLORS[i % len(COLORS)]
         x, y = _series(history, "step", "train_loss")
-        fig.add_trace(go.Scatter(x=x, y=y, name=label, mode="lines", line=dict(color=color), legendgroup=label),
+        fig.add_trace(go.Scatter(x=x, y=y, name=label, mode=_line_mode(x), line=dict(color=color), legendgroup=label),
                       row=1, col=1)
         x, y = _series(history, "epoch", "val_acc")
         fig.add_trace(go.Scatter(x=x, y=y, name=label, mode="lines+markers", line=dict(color=color),

@@ -1,0 +1,43 @@
+"""Training curves: every series the live view and the run comparison draw, from a run's history records."""
+
+from cnn_core.plots.training import curves_figure, overlay_figure
+
+HISTORY = [
+    {"event": "step", "step": 50, "train_loss": 1.2, "train_acc": 0.6, "lr": 0.01},
+    {"event": "epoch", "epoch": 1, "step": 72, "train_loss": 0.9, "train_acc": 0.7, "val_loss": 1.0,
+     "val_acc": 0.68, "lr": 0.01, "images_per_s": 900.0},
+    {"event": "epoch", "epoch": 2, "step": 144, "train_loss": 0.7, "train_acc": 0.8, "val_loss": 0.8,
+     "val_acc": 0.75, "lr": 0.005, "images_per_s": 950.0},
+]
+
+
+def trace(fig, name):
+    return next(t for t in fig.data if t.name == name)
+
+
+def test_curves_draw_every_series_of_the_history():
+    fig = curves_figure(HISTORY)
+    assert list(trace(fig, "train loss (running)").y) == [1.2]
+    assert list(trace(fig, "val acc (epoch)").x) == [72, 144] and list(trace(fig, "val acc (epoch)").y) == [0.68, 0.75]
+    assert list(trace(fig, "images/s per epoch").y) == [900.0, 950.0]
+
+
+def test_learning_rate_uses_epoch_ends_too_so_a_short_run_still_has_a_line():
+    lr = trace(curves_figure(HISTORY), "lr")
+    assert list(lr.x) == [50, 72, 144] and list(lr.y) == [0.01, 0.01, 0.005]
+    assert lr.mode == "lines"
+
+
+def test_a_lone_point_is_a_marker_not_an_invisible_line():
+    fig = curves_figure(HISTORY)
+    assert trace(fig, "train loss (running)").mode == "markers"
+    assert trace(fig, "val acc (epoch)").mode == "lines+markers"
+    two_steps = [*HISTORY, {"event": "step", "step": 100, "train_loss": 0.8, "train_acc": 0.75, "lr": 0.01}]
+    running = trace(curves_figure(two_steps), "train loss (running)")
+    assert running.mode == "lines" and list(running.x) == [50, 100]
+
+
+def test_overlay_has_one_colour_per_run():
+    fig = overlay_figure({"a": HISTORY, "b": HISTORY})
+    colours = {t.name: t.line.color for t in fig.data if t.showlegend is not False}
+    assert set(colours) == {"a", "b"} and len(set(colours.values())) == 2
