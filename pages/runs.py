@@ -2,8 +2,10 @@
 
 import streamlit as st
 
+from cnn_core.jobs import ACTIVE_STATUSES
 from cnn_core.plots.training import overlay_figure
 from ui.jobs import job_manager, visitor
+from ui.live_run import REFRESH_S
 
 st.title("📈 Runs")
 jobs = job_manager()
@@ -21,10 +23,20 @@ st.dataframe([run.summary() for run in runs], hide_index=True, width="stretch",
 requested = [i for i in st.query_params.get("compare", "").split(",") if i in by_id]
 chosen = st.multiselect("Compare runs", list(by_id), default=requested or list(by_id)[:2],
                         format_func=lambda i: f"{i} ({by_id[i].state})")
+training = any(by_id[i].state in ACTIVE_STATUSES for i in chosen)
+
+
+@st.fragment(run_every=REFRESH_S if training else None)
+def overlay() -> None:
+    """The chosen runs' curves; redrawn every second while one of them trains, the page once when all end."""
+    current = {i: jobs.store.read(i) for i in chosen}
+    st.plotly_chart(overlay_figure({i: run.history for i, run in current.items()}), key="overlay")
+    if training and not any(run.state in ACTIVE_STATUSES for run in current.values()):
+        st.rerun()  # the table above shows the final accuracies
+
+
 if chosen:
-    st.plotly_chart(overlay_figure({i: by_id[i].history for i in chosen}), key="overlay")
-    if any(by_id[i].state in ("queued", "running") for i in chosen):
-        st.button("Refresh", icon="🔄", help="Runs are still training: refresh to see new points.")
+    overlay()
 
 st.subheader("One run")
 run = by_id[st.selectbox("Run", list(by_id), format_func=lambda i: f"{i} ({by_id[i].state})")]

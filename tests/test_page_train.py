@@ -97,6 +97,27 @@ def test_runs_page_lists_and_overlays(runs_root):
     assert first in chart.proto.spec and second in chart.proto.spec
 
 
+def test_mlp_vs_lenet_lesson_starts_its_runs_and_compares_them(runs_root):
+    from cnn_core.presets import LESSON_CLASSIC, LESSON_MLP_VS_LENET, PRESETS
+
+    at = open_page("pages/train.py")
+    at.checkbox(key="lesson_classic").check().run()
+    next(b for b in at.button if b.key == "lesson_mlp_lenet").click().run()
+    assert not at.exception
+    assert at.title[0].value == "📈 Runs"
+    ids = at.query_params["compare"].split(",")
+    assert at.multiselect[0].value == ids
+    store = RunStore(runs_root)
+    expected = [PRESETS[name].config for name in (*LESSON_MLP_VS_LENET, LESSON_CLASSIC)]
+    assert [store.read(run_id).config for run_id in ids] == expected
+    assert all(c.dataset == "fashion-mnist" and c.optimizer == "sgd" and c.lr == 0.01 for c in expected)
+    wait_for(lambda: all(store.read(run_id).state == "finished" for run_id in ids), timeout=300)
+    at.switch_page("pages/runs.py").run()  # AppTest reruns the page it last switched to, not the script's switch
+    assert not at.exception
+    overlay = at.get("plotly_chart")[0].proto.spec
+    assert all(run_id in overlay for run_id in ids)
+
+
 def test_hosted_mode_clamps_runs_and_keeps_them_private(runs_root, monkeypatch):
     monkeypatch.setenv("CNN_HOSTED", "1")
     monkeypatch.setenv("CNN_MAX_TRAIN_SUBSET", "300")
@@ -114,7 +135,7 @@ def test_hosted_mode_clamps_runs_and_keeps_them_private(runs_root, monkeypatch):
 def test_a_lesson_run_shows_its_accuracy_beside_the_tutorials(runs_root):
     from cnn_core.presets import PRESETS
 
-    preset = PRESETS["MLP 784-128-10 — SGD 0.001, 3 epochs"]
+    preset = PRESETS["MLP 784-128-10 on Fashion-MNIST — SGD 0.001, 3 epochs"]
     store = RunStore(runs_root)
     run_id = store.create(preset.config)
     store.set_status(run_id, status="finished", step=10, total_steps=10, test_acc=0.8752, best_val_acc=0.87)
