@@ -44,7 +44,11 @@ PRESETS: dict[str, Preset] = {p.name: p for p in [
                  "slower than LeNet-5 + BN and, in 10 epochs, does no better than the MLP."),
     Preset("4-conv BatchNorm CNN — Adam 1e-3, 10 epochs",
            TrainConfig(model="bn_cnn4", epochs=10, batch_size=64, optimizer="adam", lr=1e-3, metrics_every=50),
-           0.99, "About 99%; the tutorial reports 99.7% with augmentation (tick 'augment')."),
+           0.99, "About 99%; the tutorial reports 99.7% with augmentation: the next recipe."),
+    Preset("4-conv BatchNorm CNN + augmentation — Adam 1e-3, 10 epochs",
+           TrainConfig(model="bn_cnn4", epochs=10, batch_size=64, optimizer="adam", lr=1e-3, augment=True,
+                       metrics_every=50),
+           0.997, "Random shifts, rotations and scaling of every batch: slower epochs, fewer test mistakes."),
 ]}
 DEFAULT_PRESET = next(iter(PRESETS))
 LESSON_MLP_VS_LENET = ("MLP on Fashion-MNIST — SGD 0.01, 10 epochs", "LeNet-5 + BN on Fashion-MNIST — SGD 0.01, 10 epochs")

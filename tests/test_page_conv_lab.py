@@ -3,11 +3,12 @@
 import json
 import re
 
+import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from cnn_core.conv import output_size
-from tests.conftest import open_page
+from tests.conftest import as_array, open_page
 
 EDIT = {"added_rows": [], "deleted_rows": []}  # a data editor's edit state, besides edited_rows
 
@@ -179,7 +180,22 @@ def test_learning_a_kernel_reaches_the_hidden_one(page, hidden):
     assert loss["layout"]["yaxis"]["type"] == "log"
     entries = 2 if hidden == "edge" else 9
     assert len(convergence["data"]) == 2 * entries  # a line and a dotted target per kernel entry
-    assert [a["text"] for a in pair["layout"]["annotations"]] == ["learned", "hidden"]
+    last = len(as_array(loss["data"][0]["y"])) - 1
+    assert [a["text"] for a in pair["layout"]["annotations"]] == [f"learned, step {last}", "hidden"]
+
+
+def test_the_step_slider_shows_the_kernel_at_that_step(page):
+    from cnn_core.conv import make_kernel
+    from cnn_core.explore import learn_hidden_kernel
+
+    open_tab(page, "Learn a kernel")
+    page.slider(key="learn_step").set_value(0).run()
+    assert not page.exception
+    loss, convergence, pair = (json.loads(c.proto.spec) for c in page.get("plotly_chart"))
+    assert [s["x0"] for s in loss["layout"]["shapes"]] == [0] == [s["x0"] for s in convergence["layout"]["shapes"]]
+    first = learn_hidden_kernel(make_kernel("edge"), steps=300, lr=0.02).kernels[0]
+    np.testing.assert_allclose(as_array(pair["data"][0]["z"]), first, rtol=1e-5)
+    assert pair["layout"]["annotations"][0]["text"] == "learned, step 0"
 
 
 def test_too_few_steps_say_so(page):

@@ -102,3 +102,12 @@ def test_mosaic_tiles_the_images_with_blank_gaps_and_labels():
     assert list(fig.layout.yaxis.ticktext) == ["a", "b"] and list(fig.layout.xaxis.ticktext) == ["x", "y", "z"]
     assert list(fig.layout.yaxis.tickvals) == [1.5, 6.5]
     assert lessons.mosaic(images).layout.yaxis.tickvals == ()  # no labels, no ticks
+
+
+def test_a_step_is_marked_on_both_curves_and_named_on_the_kernel():
+    kernels = np.zeros((4, 1, 2))
+    for fig in (lessons.loss_curve([1.0, 0.5, 0.2, 0.1], step=2), lessons.kernel_convergence(kernels, np.ones((1, 2)), 2)):
+        assert [(s.x0, s.x1) for s in fig.layout.shapes] == [(2, 2)]
+    assert not lessons.loss_curve([1.0, 0.5]).layout.shapes
+    fig = lessons.learned_vs_hidden_figure(kernels[2], np.ones((1, 2)), step=2)
+    assert [a.text for a in fig.layout.annotations] == ["learned, step 2", "hidden"]

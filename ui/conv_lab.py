@@ -169,7 +169,9 @@ def learn_kernel_tab() -> None:
     st.markdown("Random images go through the hidden kernel; a random kernel is nudged downhill on the mean "
                 f"squared error until it makes the same outputs. After {steps} steps: loss "
                 f"**{result.losses[-1]:.2e}**, max |learned − hidden| = **{result.max_error:.4f}** {verdict}")
+    last = len(result.losses) - 1
+    step = st.slider("Step to look at: drag it to watch the kernel converge", 0, last, last, key="learn_step")
     curves = st.columns(2)
-    curves[0].plotly_chart(lessons.loss_curve(result.losses))
-    curves[1].plotly_chart(lessons.kernel_convergence(result.kernels, result.target))
-    st.plotly_chart(lessons.learned_vs_hidden_figure(result.learned, result.target))
+    curves[0].plotly_chart(lessons.loss_curve(result.losses, step))
+    curves[1].plotly_chart(lessons.kernel_convergence(result.kernels, result.target, step))
+    st.plotly_chart(lessons.learned_vs_hidden_figure(result.kernels[step], result.target, step))

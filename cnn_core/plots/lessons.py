@@ -72,23 +72,32 @@ def pooling_figure(feature_map: np.ndarray, max_pooled: np.ndarray, avg_pooled: 
     return _same_range(fig, float(np.min(feature_map)), float(np.max(feature_map)))
 
 
-def learned_vs_hidden_figure(learned: np.ndarray, hidden: np.ndarray) -> go.Figure:
-    """Two (kH, kW) kernels with their numbers on one red/blue scale each."""
-    return side_by_side([learned, hidden], ["learned", "hidden"], diverging=[True, True], height=260)
+def learned_vs_hidden_figure(learned: np.ndarray, hidden: np.ndarray, step: int | None = None) -> go.Figure:
+    """Two (kH, kW) kernels with their numbers on one red/blue scale each; `step` names when `learned` was taken."""
+    title = "learned" if step is None else f"learned, step {step}"
+    return side_by_side([learned, hidden], [title, "hidden"], diverging=[True, True], height=260)
 
 
-def loss_curve(losses: Sequence[float]) -> go.Figure:
-    """Loss per step (T,) on a log scale."""
+def _mark_step(fig: go.Figure, step: int | None) -> go.Figure:
+    """A vertical line at `step` (None: none)."""
+    if step is not None:
+        fig.add_vline(x=step, line=dict(color="gray", dash="dash", width=1))
+    return fig
+
+
+def loss_curve(losses: Sequence[float], step: int | None = None) -> go.Figure:
+    """Loss per step (T,) on a log scale, `step` marked."""
     fig = go.Figure(go.Scatter(y=np.asarray(losses, dtype=float), mode="lines", name="loss",
                                hovertemplate="step %{x}: %{y:.3g}<extra></extra>"))
     fig.update_yaxes(type="log", title="mean squared error", exponentformat="power")
     fig.update_xaxes(title="step")
     fig.update_layout(height=320, margin=dict(l=10, r=10, t=30, b=10), title="Loss")
-    return fig
+    return _mark_step(fig, step)
 
 
-def kernel_convergence(kernels: np.ndarray, target: np.ndarray) -> go.Figure:
-    """Each entry w[i,j] of a kernel over steps, kernels (T, kH, kW), as a line, its hidden value dotted."""
+def kernel_convergence(kernels: np.ndarray, target: np.ndarray, step: int | None = None) -> go.Figure:
+    """Each entry w[i,j] of a kernel over steps, kernels (T, kH, kW), as a line, its hidden value dotted;
+    `step` marked."""
     kernels, target = np.asarray(kernels, dtype=float), np.asarray(target, dtype=float)
     colors = plotly.colors.qualitative.Plotly
     steps = np.arange(len(kernels))
@@ -104,7 +113,7 @@ def kernel_convergence(kernels: np.ndarray, target: np.ndarray) -> go.Figure:
     fig.update_xaxes(title="step")
     fig.update_yaxes(title="value")
     fig.update_layout(height=320, margin=dict(l=10, r=10, t=30, b=10), title="Kernel entries (dotted: hidden values)")
-    return fig
+    return _mark_step(fig, step)
 
 
 def class_count_bars(counts: dict[str, np.ndarray], class_names: Sequence[str]) -> go.Figure:
