@@ -60,6 +60,7 @@ def test_an_mlp_shows_its_first_layer_as_images_instead_of_kernels(studio):
     expected = kernel_grid(mlp.fc1.weight.detach().numpy().reshape(16, 28, 28))
     np.testing.assert_allclose(np.nan_to_num(templates, nan=9), np.nan_to_num(expected, nan=9), rtol=1e-5)
     assert any("no feature maps" in i.value for i in at.info)
+    assert not at.toggle  # nothing to average without kernels
     assert chart(at, "confusion")["data"][0]["type"] == "heatmap"
 
 

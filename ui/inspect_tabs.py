@@ -41,9 +41,9 @@ def strip(images: np.ndarray, titles: list[str], key: str) -> None:
 
 def kernels_tab(ckpt: Checkpoint) -> None:
     """Every conv layer's kernels; for a model without conv layers, its first layer's weights as images."""
-    model = ckpt.model
-    reduce = "mean" if st.toggle("Average each kernel over its input channels", key="kernels_mean") else "none"
-    layers = conv_layers(model)
+    model, layers = ckpt.model, conv_layers(ckpt.model)
+    averaged = layers and st.toggle("Average each kernel over its input channels", key="kernels_mean")
+    reduce = "mean" if averaged else "none"
     for col, layer in zip(st.columns(max(len(layers), 1)), layers):
         col.plotly_chart(kernel_figure(kernels(model, layer, reduce), layer), key=f"k-{layer}")
     templates = None if layers else input_templates(model)
