@@ -26,6 +26,7 @@ def test_learning_rate_uses_epoch_ends_too_so_a_short_run_still_has_a_line():
     lr = trace(curves_figure(HISTORY), "lr")
     assert list(lr.x) == [50, 72, 144] and list(lr.y) == [0.01, 0.01, 0.005]
     assert lr.mode == "lines"
+    assert curves_figure(HISTORY).layout.yaxis3.rangemode == "tozero"
 
 
 def test_a_lone_point_is_a_marker_not_an_invisible_line():

@@ -39,6 +39,7 @@ def curves_figure(history: History, height: int = 520) -> go.Figure:
                                      marker=dict(size=8), legendgroup=split), row=1, col=col)
     x, y = _series(history, ("step", "epoch"), "lr")  # epoch ends too: a short run may report few steps
     fig.add_trace(go.Scatter(x=x, y=y, name="lr", mode=_line_mode(x), line=dict(color=COLORS[2])), row=2, col=1)
+    fig.update_yaxes(rangemode="tozero", exponentformat="power", row=2, col=1)  # a constant rate is not centred on 0
     x, y = _series(history, "epoch", "images_per_s")
     fig.add_trace(go.Bar(x=x, y=y, name="images/s per epoch", marker_color=COLORS[3]), row=2, col=2)
     fig.update_xaxes(title_text="step", row=2)
