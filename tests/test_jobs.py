@@ -4,9 +4,10 @@ import json
 import threading
 
 import pytest
+import torch
 
 from cnn_core.config import ConfigError, TrainConfig
-from cnn_core.jobs import JobManager, RunStore
+from cnn_core.jobs import JobManager, RunStore, threads_for
 from cnn_core.train import Callback
 
 
@@ -58,6 +59,27 @@ def test_two_runs_at_once(store):
     ra, rb = store.read(a), store.read(b)
     assert ra.state == rb.state == "finished"
     assert ra.status["started"] < rb.status["finished"] and rb.status["started"] < ra.status["finished"]
+
+
+def test_runs_at_once_share_the_cores_instead_of_oversubscribing_them():
+    assert [threads_for(n, cores=8) for n in (1, 2, 3, 8, 16)] == [8, 4, 2, 1, 1]
+    assert threads_for(1, cores=2) == 2 and threads_for(2, cores=2) == 1
+
+
+def test_each_worker_trains_with_its_share_of_threads(store, monkeypatch):
+    seen = []
+
+    def fake_fit(config, callbacks, stop):
+        seen.append(torch.get_num_threads())  # in the worker thread, as the real fit's ops would see it
+
+    monkeypatch.setattr("cnn_core.jobs.fit", fake_fit)
+    before = torch.get_num_threads()
+    jobs = JobManager(store, max_concurrent=2, threads_per_run=1)
+    for run_id in [jobs.submit(small()), jobs.submit(small(seed=1))]:
+        jobs.wait(run_id, timeout=60)
+    assert seen == [1, 1]
+    assert torch.get_num_threads() == before  # the caller's thread keeps its own setting
+    assert JobManager(store).threads_per_run == threads_for(1)
 
 
 def test_cancel_running_and_waiting(store, monkeypatch):
