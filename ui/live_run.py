@@ -67,11 +67,11 @@ def live_run(jobs: JobManager, run_id: str) -> None:
     @st.fragment(run_every=REFRESH_S if active else None)
     def view() -> None:
         current = jobs.store.read(run_id)
+        if active and current.state not in ACTIVE_STATUSES:
+            st.rerun()  # the whole page: the view stops ticking and the run shows as ended, with no Cancel button
         if active and st.button("Cancel run", key=f"cancel_{run_id}", icon="⏹️"):
             jobs.cancel(run_id)
         _render(jobs, current)
-        if active and current.state not in ACTIVE_STATUSES:
-            st.rerun()  # the whole page: the view stops ticking and the run shows as finished
 
     view()
     if not active and run.checkpoint is not None:
