@@ -27,10 +27,11 @@ data: $(STAMP) $(DATA)/mnist/t10k-labels-idx1-ubyte $(DATA)/fashion-mnist/t10k-l
 $(DATA)/%/t10k-labels-idx1-ubyte: | $(STAMP)
 	$(PY) -m cnn_core fetch-data --dataset $*
 
-# The real-browser tests use Debian's Chromium; install it when we can (root), else e2e skips loudly.
+# The real-browser tests use Debian's Chromium (and an emoji font, so screenshots show the page icons);
+# install it when we can (root), else e2e skips loudly.
 browser:
 	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
-		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null) ; } || \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver fonts-noto-color-emoji >/dev/null) ; } || \
 		echo "!! chromium not installed: browser tests will be skipped (run as root or install chromium)"
 
 # A ready-to-push Hugging Face Space: build/space/ (Docker, Streamlit) or build/space-gradio/ (the Gradio twin).

@@ -21,7 +21,7 @@ def overview(name: str, folder: str) -> explore.DataOverview:
 st.title("🔢 Data")
 name = st.radio("Data set", list(DATASETS), format_func=TITLES.get, horizontal=True)
 info = DATASETS[name]
-st.caption("Classes: " + " · ".join(f"**{k}** {c}" for k, c in enumerate(info.classes)))
+st.caption("Classes: " + " · ".join(f"**{k}** {c}" if c != str(k) else f"**{k}**" for k, c in enumerate(info.classes)))
 try:
     train = load_splits(name)["train"]
 except DataError as e:

@@ -11,7 +11,6 @@ from cnn_core.data import load_splits
 from tests.conftest import open_page
 
 
-
 @pytest.fixture
 def page(tiny_data_dir) -> AppTest:
     at = open_page("pages/data.py", 120)
@@ -45,6 +44,7 @@ def test_the_page_shows_samples_counts_histogram_means_and_a_tensor(page):
     assert means["layout"]["xaxis"]["ticktext"] == [str(k) for k in range(10)]
     assert tensor["data"][0]["z"]["shape"] == "28, 28"
     assert "shape **(1, 28, 28)**" in page.markdown[-1].value
+    assert page.caption[0].value.startswith("Classes: **0** · **1** · **2**")  # a digit's name is its index: once
 
 
 def test_class_counts_are_the_real_counts(page):
@@ -65,7 +65,8 @@ def test_normalization_constants_are_computed_from_the_training_set(page):
 def test_switching_to_fashion_mnist_updates_classes_and_constants(page):
     page.radio[0].set_value("fashion-mnist").run()
     assert not page.exception
-    assert "Ankle boot" in page.caption[0].value
+    assert page.caption[0].value.startswith("Classes: **0** T-shirt/top · **1** Trouser")
+    assert "**9** Ankle boot" in page.caption[0].value
     assert metrics(page)["Constants the models use (mean / std)"] == "0.2860 / 0.3530"
     assert charts(page)[0]["layout"]["yaxis"]["ticktext"][0] == "T-shirt/top"
 
