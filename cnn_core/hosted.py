@@ -98,13 +98,15 @@ def apply_limits(config: TrainConfig, limits: HostedLimits | None = None) -> tup
     return dataclasses.replace(config, **changes), notes
 
 
-def queue_full_message(active_runs: int, limits: HostedLimits | None = None) -> str | None:
-    """A sentence for the user when `active_runs` (training + waiting) leave no room for another; else None."""
+def queue_full_message(active_runs: int, limits: HostedLimits | None = None, wanted: int = 1) -> str | None:
+    """A sentence for the user when `active_runs` (training + waiting) leave no room for `wanted` more; else None."""
     limits = HostedLimits.from_env() if limits is None else limits
     room = limits.max_concurrent_runs + limits.max_queued_runs
-    if not limits.enabled or active_runs < room:
+    if not limits.enabled or active_runs + wanted <= room:
         return None
-    return (f"The hosted demo is busy ({active_runs} runs training or waiting): try again in a few minutes, "
+    more = "" if wanted == 1 else f" and {wanted} runs need room together (at most {room} at once)"
+    runs = "1 run" if active_runs == 1 else f"{active_runs} runs"
+    return (f"The hosted demo is busy ({runs} training or waiting{more}): try again in a few minutes, "
             "or run CNN studio on your own machine.")
 
 

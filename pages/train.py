@@ -14,28 +14,29 @@ jobs = job_manager()
 owner = visitor()
 
 
-def submit(config: TrainConfig) -> str | None:
-    """Queue a run (hosted: within the demo's limits, saying what changed); None when refused."""
-    busy = queue_full_message(len(jobs.active_runs()), hosted_limits())
+def submit(*configs: TrainConfig) -> list[str]:
+    """Queue runs, all or none (hosted: within the demo's limits, saying what changed); [] when refused."""
+    busy = queue_full_message(len(jobs.active_runs()), hosted_limits(), wanted=len(configs))
     try:
         if busy:
             raise ConfigError(busy)
-        config, notes = apply_limits(config, hosted_limits())
-        run_id = jobs.submit(config, owner=owner)
+        limited = [apply_limits(config, hosted_limits()) for config in configs]
+        for config, _ in limited:
+            config.validate()
     except ConfigError as e:
         st.error(str(e))
-        return None
-    for note in notes:
+        return []
+    for note in dict.fromkeys(note for _, notes in limited for note in notes):
         st.toast(note, icon="ℹ️")
-    return run_id
+    return [jobs.submit(config, owner=owner) for config, _ in limited]
+
 
 left, right = st.columns([1, 1.5], gap="large")
 
 with left:
     config = train_form()
     if st.button("Train", type="primary", disabled=config is None, icon="▶️", width="stretch"):
-        run_id = submit(config)
-        if run_id:
+        for run_id in submit(config):
             st.query_params["run"] = run_id
     with st.expander("Lesson: MLP vs LeNet"):
         st.markdown("Same data (Fashion-MNIST), same optimizer (SGD 0.01), same 10 epochs: does convolution beat a "
@@ -44,8 +45,8 @@ with left:
         names = [*LESSON_MLP_VS_LENET, *([LESSON_CLASSIC] if st.checkbox("Add the 1998 LeNet-5", key="lesson_classic")
                                          else [])]
         if st.button(f"Start {len(names)} runs", key="lesson_mlp_lenet"):
-            ids = [submit(preset_config(name)) for name in names]
-            if all(ids):
+            ids = submit(*(preset_config(name) for name in names))
+            if ids:
                 st.switch_page("pages/runs.py", query_params={"compare": ",".join(ids)})
 
 with right:

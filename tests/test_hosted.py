@@ -58,6 +58,13 @@ def test_queue_full_message_counts_running_and_waiting_runs():
     assert "busy (3 runs" in queue_full_message(3, limits)
 
 
+def test_runs_started_together_need_room_together():
+    limits = HostedLimits(enabled=True, max_concurrent_runs=1, max_queued_runs=2)
+    assert queue_full_message(0, limits, wanted=3) is None
+    message = queue_full_message(1, limits, wanted=3)
+    assert "busy (1 run training or waiting and 3 runs need room together (at most 3 at once)" in message
+
+
 def make_run(root, name, age_s, now):
     folder = root / name
     folder.mkdir(parents=True)

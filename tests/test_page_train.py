@@ -132,6 +132,17 @@ def test_hosted_mode_clamps_runs_and_keeps_them_private(runs_root, monkeypatch):
     assert not stranger.exception and "No runs yet" in stranger.info[0].value
 
 
+def test_hosted_lesson_starts_all_its_runs_or_none(runs_root, monkeypatch):
+    monkeypatch.setenv("CNN_HOSTED", "1")
+    monkeypatch.setenv("CNN_MAX_QUEUED_RUNS", "1")  # room for 2 runs: the 3-run lesson does not fit
+    at = open_page("pages/train.py")
+    at.checkbox(key="lesson_classic").check().run()
+    next(b for b in at.button if b.key == "lesson_mlp_lenet").click().run()
+    assert not at.exception
+    assert "3 runs need room together (at most 2 at once)" in at.error[0].value
+    assert RunStore(runs_root).list() == [], "a refused lesson must not leave half its runs training"
+
+
 def test_a_lesson_run_shows_its_accuracy_beside_the_tutorials(runs_root):
     from cnn_core.presets import PRESETS
 
