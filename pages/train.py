@@ -16,13 +16,14 @@ owner = visitor()
 
 def submit(*configs: TrainConfig) -> list[str]:
     """Queue runs, all or none (hosted: within the demo's limits, saying what changed); [] when refused."""
-    busy = queue_full_message(len(jobs.active_runs()), hosted_limits(), wanted=len(configs))
+    limits = hosted_limits()
+    busy = queue_full_message(len(jobs.active_runs()), limits, wanted=len(configs))
     try:
         if busy:
             raise ConfigError(busy)
-        limited = [apply_limits(config, hosted_limits()) for config in configs]
+        limited = [apply_limits(config, limits) for config in configs]
         for config, _ in limited:
-            config.validate()
+            config.validate()  # all before any starts (jobs.submit validates each again, cheaply)
     except ConfigError as e:
         st.error(str(e))
         return []
@@ -36,8 +37,8 @@ left, right = st.columns([1, 1.5], gap="large")
 with left:
     config = train_form()
     if st.button("Train", type="primary", disabled=config is None, icon="▶️", width="stretch"):
-        for run_id in submit(config):
-            st.query_params["run"] = run_id
+        if ids := submit(config):
+            st.query_params["run"] = ids[0]
     with st.expander("Lesson: MLP vs LeNet"):
         st.markdown("Same data (Fashion-MNIST), same optimizer (SGD 0.01), same 10 epochs: does convolution beat a "
                     "plain MLP? The tutorial got **83.01%** for the MLP and **89.61%** for LeNet. Add the 1998 "
