@@ -1,27 +1,5 @@
-"""CNN studio: the Streamlit entry point. Page config, navigation and the sidebar status, nothing else."""
+"""CNN studio: the Streamlit entry point. The shell (page config, navigation, sidebar status), then the page."""
 
-from pathlib import Path
+from ui.navigation import app_shell
 
-import streamlit as st
-
-from ui.jobs import sidebar_status
-
-st.set_page_config(page_title="CNN studio", page_icon="🧠", layout="wide")
-
-SECTIONS = {
-    "": [("home.py", "Home", "🏠")],
-    "Learn": [("data.py", "Data", "🔢"), ("conv_lab.py", "Convolution lab", "🧮")],
-    "Build": [("train.py", "Train", "🏋️"), ("runs.py", "Runs", "📈")],
-    "Explore": [("inspect.py", "Inspect", "🔬"), ("draw.py", "Draw", "✏️")],
-}
-PAGES = Path(__file__).parent / "pages"
-
-nav = {
-    section: [st.Page(f"pages/{file}", title=title, icon=icon, default=file == "home.py")
-              for file, title, icon in pages if (PAGES / file).exists()]
-    for section, pages in SECTIONS.items()
-}
-page = st.navigation({k: v for k, v in nav.items() if v})
-with st.sidebar:
-    sidebar_status()
-page.run()
+app_shell().run()

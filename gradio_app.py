@@ -8,7 +8,6 @@ The same pipeline as the Streamlit app: cnn_core.drawing.preprocess, cnn_core.in
 from __future__ import annotations
 
 import os
-import threading
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -21,13 +20,13 @@ from cnn_core.checkpoints import Checkpoint, CheckpointError, available_checkpoi
 from cnn_core.drawing import preprocess
 from cnn_core.inspect import feature_maps, inspectable_layers, predict
 from cnn_core.plots.inspect import feature_map_figure, image_strip
+from cnn_core.runtime import serve_threads
 
 ROOT = Path(__file__).resolve().parent
 BLANK_HINT = ("✏️ Pick the brush (left of the sketchpad) and draw a digit — big, in the middle — "
               "and the model reads it.")
 NO_MODEL_HINT = ("No trained model here yet: train one (`python -m cnn_core train`, or in the Streamlit app) "
                  "and reload this page.")
-_MODEL_LOCK = threading.Lock()  # inspect's forward hooks sit on the shared model: one call at a time
 
 
 def checkpoint_choices() -> list[tuple[str, str]]:
@@ -92,11 +91,10 @@ def classify(drawing: dict[str, Any] | np.ndarray | None, checkpoint: str | None
         steps = preprocess(image, ckpt.model.input_size, ckpt.info.mean, ckpt.info.std)
     except ValueError:
         return None, None, None, BLANK_HINT
-    with _MODEL_LOCK:
-        probs = predict(ckpt.model, steps.tensor)[0]
-        layers = inspectable_layers(ckpt.model)
-        layer = layer if layer in layers else (layers[0] if layers else None)
-        maps = feature_maps(ckpt.model, steps.tensor, [layer])[layer] if layer else None
+    probs = predict(ckpt.model, steps.tensor)[0]  # pure functions of a frozen model: requests run at once
+    layers = inspectable_layers(ckpt.model)
+    layer = layer if layer in layers else (layers[0] if layers else None)
+    maps = feature_maps(ckpt.model, steps.tensor, [layer])[layer] if layer else None
     titles, arrays = zip(*steps.steps(), strict=True)
     top = int(probs.argmax())
     message = f"The model reads **{ckpt.info.classes[top]}** ({probs[top]:.0%} sure)."
@@ -109,6 +107,7 @@ def classify(drawing: dict[str, Any] | np.ndarray | None, checkpoint: str | None
 
 
 def build_demo() -> gr.Blocks:
+    serve_threads()
     choices = checkpoint_choices()
     first = choices[0][1] if choices else None
     with gr.Blocks(title="CNN studio · draw a digit") as demo:

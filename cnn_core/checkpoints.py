@@ -5,16 +5,18 @@ Nothing is ever unpickled: a file a user hands in is parsed as safetensors or re
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load as load_weights
+from safetensors.torch import save_file
 
 from cnn_core.config import TrainConfig
 from cnn_core.data import DATASETS, DatasetInfo
@@ -30,7 +32,7 @@ class CheckpointError(ValueError):
 
 @dataclass
 class Checkpoint:
-    model: Net  # in eval mode, on CPU
+    model: Net  # in eval mode, on CPU, parameters frozen: for inference, safe to share between threads
     config: TrainConfig
     info: DatasetInfo  # dataset, classes, normalization
     history: list[dict[str, Any]]
@@ -78,36 +80,54 @@ def save_checkpoint(path: Path, model: Net, config: TrainConfig, history: list[d
     return path
 
 
+def _header(name: str, f: BinaryIO) -> dict[str, Any]:
+    """The JSON header at the start of a safetensors file."""
+    try:
+        size = int.from_bytes(f.read(8), "little")
+        if size <= 0 or size > 100_000_000:
+            raise CheckpointError(f"{name} is not a safetensors checkpoint (a pickle or other file?).")
+        return json.loads(f.read(size))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise CheckpointError(f"{name} is not a readable safetensors checkpoint ({type(e).__name__}).") from e
+
+
+def _metadata(name: str, header: dict[str, Any]) -> dict[str, Any]:
+    metadata = header.get("__metadata__") or {}
+    if metadata.get("format") != FORMAT:
+        raise CheckpointError(f"{name} is a safetensors file but not a CNN studio checkpoint.")
+    if int(metadata.get("format_version", 0)) > FORMAT_VERSION:
+        raise CheckpointError(f"{name} was written by a newer CNN studio (format {metadata['format_version']}).")
+    return json.loads(metadata["meta"])
+
+
 def read_metadata(path: Path) -> dict[str, Any]:
     """The JSON metadata of a checkpoint, without building the model."""
     path = Path(path)
     try:
         with open(path, "rb") as f:
-            size = int.from_bytes(f.read(8), "little")
-            if size <= 0 or size > 100_000_000:
-                raise CheckpointError(f"{path.name} is not a safetensors checkpoint (a pickle or other file?).")
-            header = json.loads(f.read(size))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+            return _metadata(path.name, _header(path.name, f))
+    except OSError as e:
         raise CheckpointError(f"{path.name} is not a readable safetensors checkpoint ({type(e).__name__}).") from e
-    metadata = header.get("__metadata__") or {}
-    if metadata.get("format") != FORMAT:
-        raise CheckpointError(f"{path.name} is a safetensors file but not a CNN studio checkpoint.")
-    if int(metadata.get("format_version", 0)) > FORMAT_VERSION:
-        raise CheckpointError(f"{path.name} was written by a newer CNN studio (format {metadata['format_version']}).")
-    return json.loads(metadata["meta"])
 
 
 def load_checkpoint(path: Path) -> Checkpoint:
-    """Rebuild the model from the registry and load its weights; reject anything that does not fit."""
+    """Rebuild the model from the registry and load its weights; reject anything that does not fit.
+
+    The file is read once, so a checkpoint rewritten meanwhile (a run writes last.safetensors every epoch)
+    never pairs one version's metadata with another's weights. The model comes back in eval mode with
+    frozen parameters: it is for inference, and many sessions may share it."""
     path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"No checkpoint at {path}.")
-    meta = read_metadata(path)
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise CheckpointError(f"No checkpoint at {path}." if not path.exists() else
+                              f"{path.name} cannot be read ({type(e).__name__}).") from e
+    meta = _metadata(path.name, _header(path.name, io.BytesIO(data)))
     if meta.get("model") not in list_models():
         raise CheckpointError(f"{path.name} holds an unknown model {meta.get('model')!r}; "
                               f"this version knows {', '.join(list_models())}.")
     try:
-        weights = load_file(path)
+        weights = load_weights(data)
     except (SafetensorError, OSError) as e:
         raise CheckpointError(f"{path.name} is damaged or truncated: {e}") from e
     try:
@@ -117,7 +137,7 @@ def load_checkpoint(path: Path) -> Checkpoint:
         first = str(e).strip().splitlines()
         detail = " ".join(line.strip() for line in first[:3])
         raise CheckpointError(f"{path.name}: its weights do not fit model {meta['model']!r}: {detail}") from e
-    model.eval()
+    model.eval().requires_grad_(False)
     dataset = meta.get("dataset", "mnist")
     info = DATASETS.get(dataset) or DatasetInfo(dataset, tuple(meta["classes"]), meta["mean"], meta["std"], {})
     return Checkpoint(model, TrainConfig.from_dict(meta.get("config", {})), info, meta.get("history", []), meta, path)

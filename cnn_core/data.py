@@ -13,6 +13,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
@@ -256,10 +257,15 @@ def _load_raw(name: str, folder: str, verify: bool) -> dict[str, Split]:
     return splits
 
 
+_load_lock = threading.Lock()
+
+
 def load_splits(name: str, root: Path | None = None, verify: bool | None = None) -> dict[str, Split]:
-    """{'train', 'test'} splits of `name` from the data dir, loaded once per process (CPU tensors)."""
+    """{'train', 'test'} splits of `name` from the data dir, loaded once per process (CPU tensors, shared by
+    every caller: read them, never change them in place). Sessions asking at once wait for one load."""
     verify = _verify_by_default() if verify is None else verify
-    return _load_raw(name, str(root or data_dir()), verify)
+    with _load_lock:
+        return _load_raw(name, str(root or data_dir()), verify)
 
 
 @dataclass

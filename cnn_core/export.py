@@ -7,6 +7,7 @@ Every export takes the model's normalized (B, 1, S, S) input and returns logits 
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import time
 import warnings
@@ -81,7 +82,7 @@ def export_torchscript(ckpt: Checkpoint | Path | str, folder: Path) -> Path:
     path = folder / f"{base_name(ckpt)}.torchscript.pt"
     with warnings.catch_warnings():  # TorchScript is deprecated upstream but still the one-file format many tools load
         warnings.simplefilter("ignore", FutureWarning)
-        scripted = torch.jit.script(ckpt.model.eval())
+        scripted = torch.jit.script(copy.deepcopy(ckpt.model).eval())  # a copy: the model may be shared
         torch.jit.save(scripted, str(path), _extra_files={"meta.json": json.dumps(export_metadata(ckpt))})
     return path
 
@@ -95,7 +96,7 @@ def export_onnx(ckpt: Checkpoint | Path | str, folder: Path) -> Path:
     size = ckpt.model.input_size
     with warnings.catch_warnings():  # the TorchScript-based exporter: the dynamo one needs onnxscript, not a dependency
         warnings.simplefilter("ignore", DeprecationWarning)
-        torch.onnx.export(ckpt.model.eval(), (torch.zeros(1, 1, size, size),), str(path), dynamo=False,
+        torch.onnx.export(copy.deepcopy(ckpt.model).eval(), (torch.zeros(1, 1, size, size),), str(path), dynamo=False,
                           input_names=["input"], output_names=["logits"], opset_version=ONNX_OPSET,
                           dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}})
     model = onnx.load(str(path))
@@ -183,6 +184,7 @@ The model takes normalized (B, 1, {size}, {size}) images and returns logits (B, 
 """
 
 import argparse
+import copy
 from collections import OrderedDict
 
 import torch

@@ -1,18 +1,15 @@
 """Hosted mode (CNN_HOSTED=1, e.g. on a Hugging Face Space): limits that keep a shared CPU box usable.
 
 Training there is clamped (CPU, few epochs, a subset, modest batches and models), runs wait in a short
-queue, each visitor sees only their own runs, and old runs are deleted. Locally nothing changes.
+queue, each visitor sees only their own runs, and old runs are deleted (`JobManager`'s housekeeping). Locally nothing changes.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
-import shutil
-import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 
 from cnn_core.config import ConfigError, TrainConfig
 
@@ -108,29 +105,3 @@ def queue_full_message(active_runs: int, limits: HostedLimits | None = None, wan
     runs = "1 run" if active_runs == 1 else f"{active_runs} runs"
     return (f"The hosted demo is busy ({runs} training or waiting{more}): try again in a few minutes, "
             "or run CNN studio on your own machine.")
-
-
-def cleanup_old_runs(runs_dir: Path, max_age_s: float, keep: Iterable[str] = (), now: float | None = None
-                     ) -> list[str]:
-    """Delete the run folders of `runs_dir` not written to for `max_age_s` seconds, except those in `keep`.
-
-    A folder's age is that of its newest file, so a run still training (it writes every few steps)
-    is never old. Returns the names deleted, oldest first."""
-    runs_dir = Path(runs_dir)
-    if not runs_dir.is_dir():
-        return []
-    now = time.time() if now is None else now
-    keep = set(keep)
-    aged = []
-    for folder in runs_dir.iterdir():
-        if folder.is_symlink() or not folder.is_dir() or folder.name in keep:
-            continue
-        try:
-            newest = max([folder.stat().st_mtime] + [f.stat().st_mtime for f in folder.rglob("*")])
-        except FileNotFoundError:  # deleted meanwhile by another session
-            continue
-        if now - newest > max_age_s:
-            aged.append((newest, folder))
-    for _, folder in sorted(aged):
-        shutil.rmtree(folder, ignore_errors=True)
-    return [folder.name for _, folder in sorted(aged)]

@@ -1,14 +1,13 @@
 """Looking inside a trained model: kernels, feature maps, predictions, confusion, mistakes, saliency.
 
-Pure functions: a model (an `nn.Sequential` of named layers with `input_size`) and tensors in,
-numpy arrays out. The model's train/eval mode is restored after each call.
+Pure functions: a model (an `nn.Sequential` of named layers with `input_size`, in eval mode) and tensors
+in, numpy arrays out. Nothing here changes the model: no hooks, no train/eval switch, no `.grad` on its
+parameters, so many sessions can share one model object and call these at once.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import numpy as np
 import torch
@@ -19,41 +18,41 @@ ACTIVATIONS = (nn.ReLU, nn.LeakyReLU, nn.ELU, nn.GELU, nn.SiLU, nn.Tanh, nn.Sigm
 POOLS = (nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveMaxPool2d, nn.AdaptiveAvgPool2d)
 
 
-@contextmanager
-def _eval(model: nn.Module) -> Iterator[nn.Module]:
-    """Eval mode for the block, then back to the mode the model was in."""
-    was_training = model.training
-    model.eval()
-    try:
-        yield model
-    finally:
-        model.train(was_training)
-
-
 def _device(model: nn.Module) -> torch.device:
     return next(model.parameters()).device
 
 
+def _require_eval(model: nn.Module) -> None:
+    """Inspection never switches a (possibly shared) model's mode: in training mode its batch norm would
+    update running statistics and dropout would drop at random, so refuse with what to do."""
+    if model.training:
+        raise ValueError("Inspection needs a model in eval mode: call model.eval() once after building or loading it.")
+
+
+def _forward(model: nn.Sequential, x: torch.Tensor, keep: frozenset[str] = frozenset()
+             ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Walk the children in order: x (B, C, S, S) → (logits, {name: that child's output} for names in `keep`).
+
+    A kept output is the tensor itself (so autograd can differentiate with respect to it); the rest of the
+    forward goes on with a copy, since the next layer may work in place."""
+    kept: dict[str, torch.Tensor] = {}
+    for name, child in model.named_children():
+        x = child(x)
+        if name in keep:
+            kept[name], x = x, x.clone()
+    return x, kept
+
+
 def _layer_outputs(model: nn.Sequential, x: torch.Tensor, layers: list[str]) -> dict[str, torch.Tensor]:
-    """Forward x once, recording the output of each named child in `layers`; the hooks are removed after."""
+    """Forward x once without autograd, keeping the output of each named child in `layers`."""
     children = dict(model.named_children())
     unknown = [name for name in layers if name not in children]
     if unknown:
         raise ValueError(f"Unknown layer(s) {unknown}: choose from {list(children)}.")
-    names = {children[name]: name for name in layers}
-    outputs: dict[str, torch.Tensor] = {}
-
-    def record(module: nn.Module, _inputs: tuple, out: torch.Tensor) -> None:
-        outputs[names[module]] = out.clone()  # a copy: the next layer may work in place
-
-    hooks = [children[name].register_forward_hook(record) for name in layers]
-    try:
-        with _eval(model), torch.inference_mode():
-            model(x.to(_device(model)))
-    finally:
-        for hook in hooks:
-            hook.remove()
-    return outputs
+    _require_eval(model)
+    with torch.inference_mode():
+        _, kept = _forward(model, x.to(_device(model)), frozenset(layers))
+    return kept
 
 
 def conv_layers(model: nn.Sequential) -> list[str]:
@@ -127,7 +126,8 @@ def feature_maps(model: nn.Sequential, image: torch.Tensor, layers: list[str] | 
 
 def predict(model: nn.Module, x: torch.Tensor) -> np.ndarray:
     """Normalized images (B, 1, S, S) → class probabilities (B, 10)."""
-    with _eval(model), torch.inference_mode():
+    _require_eval(model)
+    with torch.inference_mode():
         return F.softmax(model(x.to(_device(model))).float(), dim=1).cpu().numpy()
 
 
@@ -186,7 +186,8 @@ def _score(logits: torch.Tensor, target: int | None) -> torch.Tensor:
 def _grad_x_input(model: nn.Sequential, x: torch.Tensor, target: int | None) -> torch.Tensor:
     """|gradient × ink| (S, S), the ink being the input minus its background (its minimum)."""
     x = x.requires_grad_()
-    (grad,) = torch.autograd.grad(_score(model(x), target), x)
+    logits, _ = _forward(model, x)
+    (grad,) = torch.autograd.grad(_score(logits, target), x)
     return (grad * (x - x.min()))[0, 0].abs()
 
 
@@ -195,19 +196,10 @@ def _gradcam(model: nn.Sequential, x: torch.Tensor, target: int | None) -> torch
     layers = conv_layers(model)
     if not layers:
         raise ValueError("Grad-CAM needs a model with a conv layer.")
-    captured = []
-
-    def keep(_module: nn.Module, _inputs: tuple, out: torch.Tensor) -> torch.Tensor:
-        captured.append(out)
-        return out.clone()  # the next layer may work in place; ours stays intact
-
-    hook = getattr(model, layers[-1]).register_forward_hook(keep)
-    try:
-        logits = model(x)
-    finally:
-        hook.remove()
-    (grad,) = torch.autograd.grad(_score(logits, target), captured[0])
-    cam = F.relu((grad.mean(dim=(2, 3), keepdim=True) * captured[0]).sum(dim=1, keepdim=True))
+    logits, kept = _forward(model, x.requires_grad_(), frozenset(layers[-1:]))
+    activation = kept[layers[-1]]  # (1, C, H, W)
+    (grad,) = torch.autograd.grad(_score(logits, target), activation)
+    cam = F.relu((grad.mean(dim=(2, 3), keepdim=True) * activation).sum(dim=1, keepdim=True))
     return F.interpolate(cam, size=x.shape[-2:], mode="bilinear", align_corners=False)[0, 0]
 
 
@@ -219,11 +211,13 @@ def saliency(
 ) -> np.ndarray:
     """Where one normalized image (1, 1, S, S) drove the `target` logit (default: the predicted class).
 
-    Returns an (S, S) map in [0, 1]; `method` is one of SALIENCY_METHODS.
+    Returns an (S, S) map in [0, 1]; `method` is one of SALIENCY_METHODS. Gradients are taken with respect
+    to the input (and Grad-CAM's activation) only: the parameters' `.grad` stays untouched.
     """
     if method not in SALIENCY_METHODS:
         raise ValueError(f"method must be one of {list(SALIENCY_METHODS)}, not {method!r}.")
-    with _eval(model):
-        heat = SALIENCY_METHODS[method](model, x.detach().to(_device(model)), target)
+    _require_eval(model)
+    with torch.enable_grad():
+        heat = SALIENCY_METHODS[method](model, x.detach().clone().to(_device(model)), target)
     heat = heat.detach().float().cpu().numpy()
     return heat / heat.max() if heat.max() > 0 else heat

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import threading
 import time
-import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,7 +34,7 @@ def runs_dir() -> Path:
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
-    tmp = path.with_name(f".{path.name}.{threading.get_ident()}.part")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}-{threading.get_ident()}.part")
     tmp.write_text(json.dumps(data, indent=1))
     os.replace(tmp, path)
 
@@ -46,6 +47,43 @@ def _pid_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def delete_folder(folder: Path) -> None:
+    """Remove a run folder as one step for readers: renamed aside (atomic) first, then deleted, so no
+    session ever reads a half-deleted run."""
+    aside = folder.with_name(f".deleted-{folder.name}-{secrets.token_hex(4)}")
+    try:
+        folder.rename(aside)
+    except FileNotFoundError:  # deleted meanwhile by another session
+        return
+    shutil.rmtree(aside, ignore_errors=True)
+
+
+def delete_old_runs(runs_dir: Path, max_age_s: float, keep: Iterable[str] = (), now: float | None = None
+                     ) -> list[str]:
+    """Delete the run folders of `runs_dir` not written to for `max_age_s` seconds, except those in `keep`.
+
+    A folder's age is that of its newest file, so a run still training (it writes every few steps)
+    is never old. Returns the names deleted, oldest first."""
+    runs_dir = Path(runs_dir)
+    if not runs_dir.is_dir():
+        return []
+    now = time.time() if now is None else now
+    keep = set(keep)
+    aged = []
+    for folder in runs_dir.iterdir():
+        if folder.is_symlink() or not folder.is_dir() or folder.name in keep or folder.name.startswith("."):
+            continue
+        try:
+            newest = max([folder.stat().st_mtime] + [f.stat().st_mtime for f in folder.rglob("*")])
+        except FileNotFoundError:  # deleted meanwhile by another session
+            continue
+        if now - newest > max_age_s:
+            aged.append((newest, folder))
+    for _, folder in sorted(aged):
+        delete_folder(folder)
+    return [folder.name for _, folder in sorted(aged)]
 
 
 @dataclass
@@ -89,16 +127,25 @@ class RunInfo:
 
 
 class RunStore:
-    """Runs on disk: one folder each, written by the worker, read by anyone."""
+    """Runs on disk: one folder each, written by the worker, read by anyone.
+
+    Safe to share between threads: ids never collide, status updates do not lose each other's fields,
+    and listing skips a run deleted (or half-written) while it reads."""
 
     def __init__(self, root: Path | None = None):
         self.root = Path(root) if root is not None else runs_dir()
         self.root.mkdir(parents=True, exist_ok=True)
+        self._status_lock = threading.Lock()
 
     def create(self, config: TrainConfig, owner: str | None = None) -> str:
-        run_id = f"{time.strftime('%Y%m%d-%H%M%S')}-{config.model}-{uuid.uuid4().hex[:4]}"
-        folder = self.root / run_id
-        folder.mkdir(parents=True)
+        while True:  # 32 random bits per second and model; mkdir is the arbiter if two draws still meet
+            run_id = f"{time.strftime('%Y%m%d-%H%M%S')}-{config.model}-{secrets.token_hex(4)}"
+            folder = self.root / run_id
+            try:
+                folder.mkdir(parents=True)
+                break
+            except FileExistsError:
+                continue
         _write_json(folder / "config.json", config.to_dict())
         self.set_status(run_id, status="queued", created=time.time(), owner=owner, pid=os.getpid())
         return run_id
@@ -107,9 +154,11 @@ class RunStore:
         return self.root / run_id
 
     def set_status(self, run_id: str, **fields: Any) -> None:
+        """Merge `fields` into the run's status.json (read, merge and replace under one lock)."""
         path = self.folder(run_id) / "status.json"
-        current = json.loads(path.read_text()) if path.exists() else {}
-        _write_json(path, {**current, **fields, "updated": time.time()})
+        with self._status_lock:
+            current = json.loads(path.read_text()) if path.exists() else {}
+            _write_json(path, {**current, **fields, "updated": time.time()})
 
     def append(self, run_id: str, record: dict[str, Any]) -> None:
         with open(self.folder(run_id) / "metrics.jsonl", "a") as f:
@@ -132,17 +181,22 @@ class RunStore:
         return RunInfo(run_id, folder, config, status, history)
 
     def list(self, owner: str | None = None) -> list[RunInfo]:
-        """Every run, newest first; only `owner`'s when given."""
+        """Every run, newest first; only `owner`'s when given. A run deleted or not yet complete on disk
+        while this reads (another session's housekeeping, a run being created) is left out."""
         runs = []
         for folder in sorted(self.root.iterdir(), reverse=True):
-            if (folder / "config.json").exists() and (folder / "status.json").exists():
+            if folder.name.startswith("."):  # a run being deleted
+                continue
+            try:
                 run = self.read(folder.name)
-                if owner is None or run.status.get("owner") == owner:
-                    runs.append(run)
+            except (KeyError, OSError, TypeError, ValueError):  # gone, half-written or unreadable: not a run to list
+                continue
+            if owner is None or run.status.get("owner") == owner:
+                runs.append(run)
         return runs
 
     def delete(self, run_id: str) -> None:
-        shutil.rmtree(self.folder(run_id), ignore_errors=True)
+        delete_folder(self.folder(run_id))
 
 
 class RunRecorder(Callback):
@@ -180,9 +234,14 @@ def threads_for(concurrent_runs: int, cores: int | None = None) -> int:
 
 
 class JobManager:
-    """Queue + worker threads: at most `max_concurrent` runs train at once, the rest wait in order."""
+    """Queue + worker threads: at most `max_concurrent` runs train at once, the rest wait in order.
 
-    def __init__(self, store: RunStore | None = None, max_concurrent: int = 1, threads_per_run: int | None = None):
+    One manager serves every session of the app, from their threads at once. With `max_run_age_s` it also
+    keeps the runs folder tidy: a housekeeping thread of its own deletes, every `housekeeping_every_s`,
+    the runs not written to for that long (never an active one). Reading never deletes anything."""
+
+    def __init__(self, store: RunStore | None = None, max_concurrent: int = 1, threads_per_run: int | None = None,
+                 max_run_age_s: float | None = None, housekeeping_every_s: float = 60.0):
         self.store = store or RunStore()
         self.max_concurrent = max_concurrent
         self.threads_per_run = threads_per_run or threads_for(max_concurrent)
@@ -190,7 +249,23 @@ class JobManager:
         self._queue: list[str] = []
         self._active: dict[str, threading.Event] = {}
         self._threads: dict[str, threading.Thread] = {}
+        self._closed = threading.Event()
         self.mark_interrupted()
+        if max_run_age_s is not None:
+            threading.Thread(target=self._housekeeping, args=(max_run_age_s, housekeeping_every_s),
+                             name="runs-housekeeping", daemon=True).start()
+
+    def _housekeeping(self, max_age_s: float, every_s: float) -> None:
+        while not self._closed.wait(every_s):
+            self.delete_old_runs(max_age_s)
+
+    def delete_old_runs(self, max_age_s: float) -> list[str]:
+        """Delete the runs not written to for `max_age_s` seconds, except active ones; returns their ids."""
+        return delete_old_runs(self.store.root, max_age_s, keep=self.active_runs())
+
+    def close(self) -> None:
+        """Stop the housekeeping thread (runs in progress go on)."""
+        self._closed.set()
 
     def mark_interrupted(self) -> list[str]:
         """Runs left queued/running by a process that is gone (or by an earlier manager here) → interrupted."""

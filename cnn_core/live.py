@@ -1,18 +1,17 @@
 """One canvas update, end to end: drawing → model input → probabilities, feature maps and saliency.
 
 `analyse_drawing` is the single call the Draw page makes per stroke; it times each stage so the
-page (and bench/draw_latency.py) can show where the milliseconds go.
+page (and bench/draw_latency.py) can show where the milliseconds go. It only reads the model, so any
+number of sessions may call it at once on one shared model. It leaves torch's thread count alone:
+the serving process sets that once when it starts (`cnn_core.runtime.serve_threads`).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
-import torch
 from torch import nn
 
 from cnn_core.data import DatasetInfo
@@ -46,18 +45,6 @@ class DrawingAnalysis:
         return sum(self.timings.values())
 
 
-@contextmanager
-def _one_thread() -> Iterator[None]:
-    """One intra-op thread for the block: a single 28x28 image is too small to split, and on a busy
-    machine the extra threads only wait for a free core (measured: 2 threads ran 10-30x slower)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
-
-
 def analyse_drawing(model: nn.Module, info: DatasetInfo, image: np.ndarray, layer: str | None = None,
                     saliency_method: str = "grad_x_input") -> DrawingAnalysis:
     """A canvas image (H, W[, 3|4]) → probabilities (K,), steps, `layer`'s maps (C, H, W) and saliency (S, S).
@@ -73,13 +60,12 @@ def analyse_drawing(model: nn.Module, info: DatasetInfo, image: np.ndarray, laye
         timings[stage] = (now - clock) * 1000
         clock = now
 
-    with _one_thread():
-        steps = preprocess(image, model.input_size, info.mean, info.std)
-        lap("preprocess")
-        probs = predict(model, steps.tensor)[0]
-        lap("forward")
-        maps = feature_maps(model, steps.tensor, [layer])[layer] if layer is not None else None
-        lap("feature maps")
-        heat = saliency(model, steps.tensor, int(probs.argmax()), saliency_method)
-        lap("saliency")
+    steps = preprocess(image, model.input_size, info.mean, info.std)
+    lap("preprocess")
+    probs = predict(model, steps.tensor)[0]
+    lap("forward")
+    maps = feature_maps(model, steps.tensor, [layer])[layer] if layer is not None else None
+    lap("feature maps")
+    heat = saliency(model, steps.tensor, int(probs.argmax()), saliency_method)
+    lap("saliency")
     return DrawingAnalysis(probs, steps, layer, maps, heat, timings)

@@ -5,7 +5,9 @@ import streamlit as st
 from cnn_core import explore
 from ui.conv_lab import (Convolution, convolve_tab, hand_vs_torch_tab, learn_kernel_tab, many_channels_tab,
                          pick_geometry, pick_image, pick_kernel, pooling_tab, sentence)
+from ui.navigation import through_app
 
+through_app()
 st.title("🧮 Convolution lab")
 image_col, kernel_col, geometry_col = st.columns(3)
 with image_col:

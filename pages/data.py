@@ -8,7 +8,9 @@ from cnn_core import explore
 from cnn_core.data import DATASETS, DataError, data_dir, load_splits
 from cnn_core.plots import lessons
 from cnn_core.plots.common import image_figure
+from ui.navigation import through_app
 
+through_app()
 TITLES = {"mnist": "MNIST (handwritten digits)", "fashion-mnist": "Fashion-MNIST (clothing)"}
 
 

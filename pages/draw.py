@@ -6,7 +6,9 @@ from cnn_core.inspect import conv_layers, inspectable_layers
 from cnn_core.live import analyse_drawing
 from cnn_core.plots.inspect import feature_map_figure, probability_figure, saliency_figure
 from ui.model_picker import pick_checkpoint
+from ui.navigation import through_app
 
+through_app()
 SALIENCY = {"gradient × input": "grad_x_input", "Grad-CAM": "gradcam"}
 HINT = "✏️ Draw a digit in the black square: the prediction appears as soon as you lift the pen."
 

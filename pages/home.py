@@ -3,7 +3,9 @@
 import streamlit as st
 
 from cnn_core.models import MODELS
+from ui.navigation import through_app
 
+through_app()
 st.title("🧠 CNN studio")
 st.markdown(
     "Learn and teach **convolutional neural networks** on handwritten digits. "

@@ -5,7 +5,9 @@ import streamlit as st
 from cnn_core.data import DataError, load_splits
 from ui.inspect_tabs import confusion_tab, feature_maps_tab, kernels_tab
 from ui.model_picker import pick_checkpoint
+from ui.navigation import through_app
 
+through_app()
 st.title("🔬 Inspect a model")
 ckpt = pick_checkpoint(epoch_slider=True)
 tab_kernels, tab_maps, tab_confusion = st.tabs(["Kernels", "Feature maps", "Confusion matrix and mistakes"])

@@ -6,7 +6,9 @@ from cnn_core.jobs import ACTIVE_STATUSES
 from cnn_core.plots.training import overlay_figure
 from ui.jobs import job_manager, visitor
 from ui.live_run import REFRESH_S
+from ui.navigation import through_app
 
+through_app()
 st.title("📈 Runs")
 jobs = job_manager()
 runs = jobs.store.list(owner=visitor())

@@ -8,7 +8,9 @@ from cnn_core.presets import LESSON_CLASSIC, LESSON_MLP_VS_LENET, preset_config
 from ui.jobs import hosted_limits, job_manager, visitor
 from ui.live_run import live_run
 from ui.train_form import train_form
+from ui.navigation import through_app
 
+through_app()
 st.title("🏋️ Train")
 jobs = job_manager()
 owner = visitor()

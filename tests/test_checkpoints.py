@@ -90,3 +90,47 @@ def test_truncated_file_is_rejected(tmp_path):
         load_checkpoint(cut)
     with pytest.raises(CheckpointError, match="No checkpoint"):
         load_checkpoint(tmp_path / "missing.safetensors")
+
+
+def test_loading_while_a_run_rewrites_the_file_never_mixes_versions(tmp_path):
+    """A run rewrites last.safetensors every epoch while sessions load it: each load is one whole version."""
+    import threading
+
+    from cnn_core.data import DATASETS
+    from cnn_core.models import create_model
+    from tests.hammer import failures, hammer
+
+    path = tmp_path / "last.safetensors"
+    cfg = TrainConfig(model="mlp", model_args={"hidden": 8})
+    model = create_model("mlp", hidden=8)
+
+    def write(version: int) -> None:
+        with torch.no_grad():
+            for p in model.parameters():
+                p.fill_(version)
+        save_checkpoint(path, model, cfg, [], DATASETS["mnist"], extra={"version": version})
+
+    write(0)
+    done = threading.Event()
+
+    def writer() -> None:
+        version = 0
+        while not done.is_set():
+            version += 1
+            write(version)
+
+    def load() -> tuple[int, float]:
+        ckpt = load_checkpoint(path)
+        return ckpt.meta["version"], float(ckpt.model.fc1.weight[0, 0])
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        results = hammer([load for _ in range(1500)], threads=6)
+    finally:
+        done.set()
+        thread.join()
+    assert not failures(results), failures(results)
+    mixed = [(meta, weight) for (meta, weight), _ in results if meta != weight]
+    assert not mixed, f"{len(mixed)} of 1500 loads paired one version's metadata with another's weights: {mixed[:3]}"
+    assert len({meta for (meta, _), _ in results}) > 1  # the file did change under the readers

@@ -9,6 +9,7 @@ import torch
 from cnn_core import data
 from cnn_core.data import DataError, load_splits, make_bundle, parse_idx, read_idx
 from tests.conftest import idx_bytes, synthetic_digits, write_dataset
+from tests.hammer import failures, hammer
 
 
 def test_idx_round_trip_plain_and_gzip(tmp_path):
@@ -111,3 +112,17 @@ def test_augment_keeps_shape_background_and_moves_pixels():
     assert torch.isclose(y.amin(), x.amin(), atol=1e-4)
     assert not torch.allclose(x, y)
     assert (y.mean() - x.mean()).abs() < 0.2  # a warp, not a different image
+
+
+def test_sessions_asking_at_once_share_one_load(tmp_path, monkeypatch):
+    """Thirty students opening Inspect at once must not each read and decode the data set."""
+    write_dataset(tmp_path / "mnist", n_train=2000, n_test=500)
+    reads = []
+    real_read = data.read_idx
+    monkeypatch.setattr(data, "read_idx", lambda *a, **k: reads.append(a[0]) or real_read(*a, **k))
+    results = hammer([lambda: load_splits("mnist", tmp_path, verify=False) for _ in range(16)], threads=16)
+    assert not failures(results), failures(results)
+    assert len(reads) == 4, f"the data set was read {len(reads) // 4} times for 16 sessions asking at once"
+    first = results[0][0]
+    assert all(splits is first for splits, _ in results)  # one set of tensors, shared
+    assert len(first["train"]) == 2000 and len(first["test"]) == 500

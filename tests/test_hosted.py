@@ -6,7 +6,8 @@ import time
 import pytest
 
 from cnn_core.config import ConfigError, TrainConfig
-from cnn_core.hosted import HostedLimits, apply_limits, cleanup_old_runs, queue_full_message
+from cnn_core.hosted import HostedLimits, apply_limits, queue_full_message
+from cnn_core.jobs import delete_old_runs
 
 HOSTED = HostedLimits(enabled=True)
 
@@ -84,8 +85,8 @@ def test_cleanup_deletes_only_old_runs(tmp_path):
     still_writing = make_run(tmp_path, "20240101-writing", 30 * 3600, now)
     (still_writing / "status.json").write_text("{}")  # a file written just now: the run is alive
     (tmp_path / "notes.txt").write_text("not a run")
-    removed = cleanup_old_runs(tmp_path, 6 * 3600, keep={"20240101-running"}, now=now)
+    removed = delete_old_runs(tmp_path, 6 * 3600, keep={"20240101-running"}, now=now)
     assert removed == ["20240101-older", "20250101-old"]
     assert not old.exists() and not older.exists()
     assert fresh.exists() and kept.exists() and still_writing.exists() and (tmp_path / "notes.txt").exists()
-    assert cleanup_old_runs(tmp_path / "absent", 1) == []
+    assert delete_old_runs(tmp_path / "absent", 1) == []

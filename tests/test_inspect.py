@@ -17,6 +17,7 @@ from cnn_core.inspect import (
     mistakes,
     per_class_accuracy,
     predict,
+    SALIENCY_METHODS,
     saliency,
     symmetric_limit,
 )
@@ -44,7 +45,7 @@ def tiny_cnn(size: int = 28) -> nn.Sequential:
         )
     )
     model.input_size = size
-    return model
+    return model.eval()  # inspection takes models in eval mode, as the checkpoint loader hands them out
 
 
 def digit_like(size: int = 28) -> torch.Tensor:
@@ -64,9 +65,7 @@ def test_feature_maps_match_a_manual_partial_forward():
     model = tiny_cnn()
     x = digit_like()
     maps = feature_maps(model, x)
-    assert model.training  # the caller's mode is restored
     assert list(maps) == inspectable_layers(model)
-    model.eval()
     with torch.no_grad():
         for name, fmap in maps.items():
             out = x
@@ -86,11 +85,27 @@ def test_feature_maps_of_chosen_layers_and_unknown_layer():
         feature_maps(model, digit_like(), layers=["conv9"])
 
 
-def test_hooks_are_removed():
+def test_inspection_leaves_the_model_untouched():
     model = tiny_cnn()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
     feature_maps(model, digit_like())
-    saliency(model, digit_like(), method="gradcam")
-    assert all(len(child._forward_hooks) == 0 for child in model.children())
+    predict(model, digit_like())
+    for method in SALIENCY_METHODS:
+        saliency(model, digit_like(), method=method)
+    assert not model.training
+    assert all(not m._forward_hooks and not m._forward_pre_hooks for m in model.modules())
+    assert all(p.grad is None for p in model.parameters())
+    for k, v in model.state_dict().items():  # batch norm's running statistics included
+        torch.testing.assert_close(v, before[k], rtol=0, atol=0)
+
+
+def test_a_model_in_training_mode_is_refused_not_switched():
+    model = tiny_cnn().train()
+    for call in (lambda: feature_maps(model, digit_like()), lambda: predict(model, digit_like()),
+                 lambda: saliency(model, digit_like()), lambda: inspectable_layers(model)):
+        with pytest.raises(ValueError, match="eval mode"):
+            call()
+    assert model.training
 
 
 @pytest.mark.parametrize(("c_out", "c_in", "k"), [(6, 1, 5), (16, 6, 5), (4, 3, 3)])
@@ -125,7 +140,6 @@ def test_predict_and_evaluate_predictions():
     preds, batched = evaluate_predictions(model, x, torch.zeros(7, dtype=torch.long), batch_size=3)
     np.testing.assert_allclose(batched, probs, atol=1e-6)
     np.testing.assert_array_equal(preds, probs.argmax(axis=1))
-    assert model.training
 
 
 LABELS = np.array([0, 0, 1, 1, 2, 2, 2])
@@ -176,7 +190,7 @@ def test_grad_x_input_is_zero_on_the_background():
 
 def test_input_templates_are_an_mlps_first_layer_rows_as_images():
     torch.manual_seed(0)
-    mlp = create_model("mlp", hidden=20)
+    mlp = create_model("mlp", hidden=20).eval()
     name, images = input_templates(mlp, limit=8)
     assert name == "fc1" and images.shape == (8, 28, 28)
     np.testing.assert_array_equal(images[3].ravel(), mlp.fc1.weight.detach()[3].numpy())

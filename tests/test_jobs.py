@@ -9,6 +9,7 @@ import torch
 from cnn_core.config import ConfigError, TrainConfig
 from cnn_core.jobs import JobManager, RunStore, threads_for
 from cnn_core.train import Callback
+from tests.hammer import failures, hammer
 
 
 def small(**kw):
@@ -144,3 +145,134 @@ def test_owner_filter_and_delete(store):
     store.delete(theirs)
     assert [r.id for r in store.list()] == [mine]
     assert json.loads((store.folder(mine) / "config.json").read_text())["model"] == "mlp"
+
+
+# ---------------------------------------------------------------- many sessions at once
+# The app's one JobManager (and its RunStore) serves every session from its own thread.
+
+
+def fake_fit(config, callbacks, stop):
+    """A run in a few milliseconds: the RunRecorder's events, each record stamped with the run's seed."""
+    from types import SimpleNamespace
+
+    from cnn_core.jobs import RunRecorder
+
+    state = SimpleNamespace(status="running", epoch=1, step=0, total_steps=3, elapsed=0.0, best_val_acc=None,
+                            test_acc=None, device="cpu", history=[])
+    recorders = [cb for cb in callbacks if isinstance(cb, RunRecorder)]
+    for cb in recorders:
+        cb.on_train_begin(state)
+    for step in range(1, 4):
+        if stop.is_set():
+            state.status = "stopped"
+            break
+        state.step = step
+        state.history.append({"event": "step", "step": step, "seed": config.seed})
+        for cb in recorders:
+            cb.on_step(state)
+    else:
+        state.status = "finished"
+    state.history.append({"event": "end", "seed": config.seed})
+    for cb in recorders:
+        cb.on_train_end(state)
+
+
+def test_status_updates_from_many_threads_are_all_kept(store):
+    run_id = store.create(small())
+    results = hammer([lambda i=i: store.set_status(run_id, **{f"field{i}": i}) for i in range(400)], threads=8)
+    assert not failures(results), failures(results)
+    status = store.read(run_id).status
+    lost = [i for i in range(400) if status.get(f"field{i}") != i]
+    assert not lost, f"{len(lost)} of 400 status updates were lost (read-merge-write raced)"
+
+
+def test_run_ids_never_collide_when_many_start_at_once(store):
+    results = hammer([lambda: store.create(small()) for _ in range(1500)], threads=8)
+    assert not failures(results), failures(results)
+    ids = [run_id for run_id, _ in results]
+    assert len(set(ids)) == 1500 and len(store.list()) == 1500
+
+
+def test_listing_while_other_sessions_delete_runs(store):
+    ids = [store.create(small(seed=i)) for i in range(300)]
+    for i, run_id in enumerate(ids):
+        store.append(run_id, {"event": "end", "seed": i})
+    calls = [lambda run_id=run_id: store.delete(run_id) for run_id in ids]
+    calls += [store.list for _ in range(60)]
+    results = hammer(calls[::2] + calls[1::2], threads=8)  # deletes and listings interleaved
+    assert not failures(results), failures(results)
+    for listing, _ in results:
+        for run in listing or []:
+            assert run.config.seed == run.history[-1]["seed"]  # a listed run is whole and its own
+
+
+def test_many_sessions_submit_cancel_delete_and_list_at_once(store, monkeypatch):
+    monkeypatch.setattr("cnn_core.jobs.fit", fake_fit)
+    jobs = JobManager(store, max_concurrent=2)
+    submitted: dict[int, str] = {}
+
+    def whole(run) -> bool:  # a listed run is complete and nobody else's
+        ended = run.state in ("finished", "stopped")
+        return (all(r["seed"] == run.config.seed for r in run.history)
+                and (not ended or (run.history and run.history[-1]["event"] == "end")))
+
+    def session(k: int) -> tuple[str, bool, bool]:
+        run_id = submitted[k] = jobs.submit(small(seed=k), owner=f"visitor{k % 8}")
+        cancelled = k % 5 == 0
+        if cancelled:
+            jobs.cancel(run_id)
+        jobs.queue_position(run_id)
+        earlier = submitted.get(k - 24)  # this visitor deletes a run of theirs from a while ago, if it ended
+        deleted = earlier is not None and not jobs.is_active(earlier)
+        if deleted:
+            jobs.store.delete(earlier)
+        broken = [run.id for run in jobs.store.list(owner=f"visitor{k % 8}") if not whole(run)]
+        assert not broken, f"listed half-written or mixed runs {broken}"
+        return run_id, cancelled, deleted
+
+    results = hammer([lambda k=k: session(k) for k in range(320)], threads=8)
+    assert not failures(results), failures(results)
+    assert len(set(submitted.values())) == 320
+    for run_id in submitted.values():
+        jobs.wait(run_id, timeout=60)
+    assert jobs.active_runs() == []
+    gone = {submitted[k - 24] for k, ((_, _, deleted), _) in enumerate(results) if deleted}
+    for k, ((run_id, cancelled, _), _) in enumerate(results):
+        if run_id in gone:
+            assert not store.folder(run_id).exists()
+            continue
+        run = store.read(run_id)
+        assert run.config.seed == k and run.status["owner"] == f"visitor{k % 8}"
+        assert run.state in (("cancelled", "stopped", "finished") if cancelled else ("finished",)), (k, run.state)
+        assert whole(run)
+    assert len(store.list()) == 320 - len(gone)
+
+
+def test_reading_the_manager_deletes_nothing_its_housekeeping_does(tmp_path, monkeypatch):
+    import os
+    import time
+
+    from ui.jobs import job_manager
+
+    runs = tmp_path / "runs"
+    old = runs / "20200101-000000-mlp-old"
+    old.mkdir(parents=True)
+    (old / "config.json").write_text(json.dumps(small().to_dict()))
+    (old / "status.json").write_text(json.dumps({"status": "finished"}))
+    week_ago = time.time() - 7 * 24 * 3600
+    for path in [*old.iterdir(), old]:
+        os.utime(path, (week_ago, week_ago))
+    monkeypatch.setenv("CNN_HOSTED", "1")
+    monkeypatch.setenv("CNN_RUNS_DIR", str(runs))
+    for _ in range(3):  # what every session's sidebar does every 2 s
+        job_manager()
+    assert old.exists(), "reading the job manager deleted a run"
+
+    jobs = JobManager(RunStore(runs), max_run_age_s=3600, housekeeping_every_s=0.05)
+    try:
+        deadline = time.monotonic() + 10
+        while old.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not old.exists(), "the manager's housekeeping did not delete the week-old run"
+    finally:
+        jobs.close()

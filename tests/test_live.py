@@ -77,7 +77,7 @@ def test_nearly_blank_canvas_is_blank(tiny_model):
         analyse_drawing(tiny_model, MNIST, dot, "conv1")
 
 
-def test_thread_count_is_restored(tiny_model, drawing):
+def test_leaves_the_thread_count_alone(tiny_model, drawing):
     before = torch.get_num_threads()
     analyse_drawing(tiny_model, MNIST, drawing, "conv1")
     assert torch.get_num_threads() == before

@@ -8,13 +8,13 @@ import uuid
 import streamlit as st
 import torch
 
-from cnn_core.hosted import HostedLimits, cleanup_old_runs
+from cnn_core.hosted import HostedLimits
 from cnn_core.jobs import JobManager, RunStore, runs_dir
 
 
 @st.cache_resource
-def _manager(root: str, max_concurrent: int) -> JobManager:
-    return JobManager(RunStore(root), max_concurrent=max_concurrent)
+def _manager(root: str, max_concurrent: int, max_run_age_s: float | None) -> JobManager:
+    return JobManager(RunStore(root), max_concurrent=max_concurrent, max_run_age_s=max_run_age_s)
 
 
 def hosted_limits() -> HostedLimits:
@@ -24,13 +24,11 @@ def hosted_limits() -> HostedLimits:
 def job_manager() -> JobManager:
     """Shared by every session of this process; the runs folder is $CNN_RUNS_DIR (default runs/).
 
-    Hosted (CNN_HOSTED=1): the hosted concurrency limit, and runs past their age are deleted."""
+    Hosted (CNN_HOSTED=1): the hosted concurrency limit, and the manager's own housekeeping deletes runs
+    past their age (reading this, as every sidebar refresh does, changes nothing)."""
     limits = hosted_limits()
     concurrent = limits.max_concurrent_runs if limits.enabled else int(os.environ.get("CNN_MAX_CONCURRENT", "1"))
-    manager = _manager(str(runs_dir().resolve()), concurrent)
-    if limits.enabled:
-        cleanup_old_runs(manager.store.root, limits.max_run_age_s, keep=manager.active_runs())
-    return manager
+    return _manager(str(runs_dir().resolve()), concurrent, limits.max_run_age_s if limits.enabled else None)
 
 
 def visitor() -> str | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -60,15 +61,15 @@ def count_parameters(model: nn.Module) -> int:
 
 
 def layer_table(model: Net) -> list[dict[str, Any]]:
-    """One row per layer: name, type, output shape (without batch) and parameter count."""
+    """One row per layer: name, type, output shape (without batch) and parameter count.
+
+    The shapes come from a forward through an eval-mode copy: the model itself (perhaps shared, perhaps
+    training) is neither switched nor run."""
     x = torch.zeros(1, 1, model.input_size, model.input_size)
     rows = [{"layer": "input", "type": "", "output shape": tuple(x.shape[1:]), "parameters": 0}]
-    was_training = model.training
-    model.eval()
     with torch.no_grad():
-        for name, layer in model.named_children():
+        for name, layer in copy.deepcopy(model).eval().named_children():
             x = layer(x)
             rows.append({"layer": name, "type": type(layer).__name__, "output shape": tuple(x.shape[1:]),
                          "parameters": count_parameters(layer)})
-    model.train(was_training)
     return rows

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from urllib.parse import urlparse
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -164,12 +165,29 @@ def app(app_env, browser) -> App:
 
 
 @pytest.fixture
-def fresh_app(app_env, tmp_path) -> Server:
-    """Another app.py server (same data, its own runs folder) that no browser has visited yet."""
-    env = {**app_env, "CNN_RUNS_DIR": str(tmp_path / "runs")}
-    server = Server(REPO / "app.py", env, tmp_path / "streamlit.log").start()
-    yield server
-    server.stop()
+def start_fresh_app(app_env, tmp_path):
+    """Starts another app.py server (same data, its own runs folder) that no browser has visited yet.
+
+    `start(prepare)`: `prepare(runs_dir)`, when given, fills that runs folder before the server starts."""
+    servers = []
+
+    def start(prepare: Callable[[Path], object] | None = None) -> Server:
+        runs_dir = tmp_path / "runs"
+        if prepare is not None:
+            prepare(runs_dir)
+        env = {**app_env, "CNN_RUNS_DIR": str(runs_dir)}
+        servers.append(Server(REPO / "app.py", env, tmp_path / "streamlit.log"))
+        return servers[-1].start()
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture
+def fresh_app(start_fresh_app) -> Server:
+    """Another app.py server (same data, its own empty runs folder) that no browser has visited yet."""
+    return start_fresh_app()
 
 
 @pytest.fixture(scope="session")

@@ -1,7 +1,17 @@
-"""Every page of the navigation opens in a real browser without an exception or a console error."""
+"""Every page of the navigation opens in a real browser without an exception or a console error, and a deep
+link that is a fresh server's first visit shows the full app (app.py's navigation and sidebar), not the page alone."""
+
+import re
+import time
+from pathlib import Path
+from urllib.parse import parse_qs, urlparse
 
 import pytest
-from streamlit_ui import REPO, open_page
+from playwright.sync_api import expect
+from streamlit_ui import REPO, TIMEOUT_MS, open_page
+
+from cnn_core.config import TrainConfig
+from cnn_core.jobs import RunStore
 
 # url path → (page file, a word of its title); the paths are st.navigation's, taken from the file names.
 PAGES = {
@@ -38,14 +48,76 @@ def test_page_loads_cleanly(app, page, console_errors, path):
 
 
 NAV_JS = "() => Array.from(document.querySelectorAll('[data-testid=stSidebarNavLink]'), a => a.innerText.trim())"
+SECTIONS_JS = "() => Array.from(document.querySelectorAll('[data-testid=stNavSectionHeader]'), h => h.innerText.trim())"
+# app.py's navigation: each page's title in the sidebar, in order, and the section headers above them
+NAV_TITLES = {"": "Home", "data": "Data", "conv_lab": "Convolution lab", "train": "Train", "runs": "Runs",
+              "inspect": "Inspect", "draw": "Draw"}
+SECTIONS = ["Learn", "Build", "Explore"]
+# A fresh server's first visitor arrives at one of these; {run}: a finished run, {a},{b}: two runs that are
+# not the Runs page's default pair (its two newest), so that the compare view shows the query string's runs.
+DEEP_LINKS = ["draw", "inspect", "data", "conv_lab", "runs", "train?run={run}", "runs?compare={a},{b}"]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: with a pages/ folder next to app.py, Streamlit runs a fresh server's first deep link (/train?run=…) "
-    "as a pages/-folder app: app.py never runs (no page config, no sidebar status, the file-name navigation) "
-    "until someone opens /. Fix: rename pages/ to views/."))
-def test_a_deep_link_to_a_fresh_server_runs_app_py(fresh_app, page):
-    open_page(page, f"{fresh_app.url}/train")
-    links = [" ".join(text.split()) for text in page.evaluate(NAV_JS)]
-    assert "app" not in links, f"the navigation lists app.py itself: {links}"
-    assert page.get_by_text("Device:").count() == 1, "app.py's sidebar status is missing"
+def finished_runs(runs_dir: Path, n: int = 3) -> None:
+    """n finished 2-epoch MLP runs, written as the worker writes them (no checkpoints: nothing to load)."""
+    store = RunStore(runs_dir)
+    for i in range(n):
+        config = TrainConfig(model="mlp", epochs=2, metrics_every=2, seed=i)
+        run_id = store.create(config)
+        step, acc = 0, 0.5 + 0.1 * i
+        for epoch in (1, 2):
+            for _ in range(3):
+                step += 2
+                store.append(run_id, {"event": "step", "epoch": epoch, "step": step, "time": step / 10,
+                                      "train_loss": 1.0 / step, "train_acc": acc, "lr": config.lr})
+            store.append(run_id, {"event": "epoch", "epoch": epoch, "step": step, "time": step / 10,
+                                  "train_loss": 1.0 / step, "train_acc": acc, "val_loss": 1.1 / step,
+                                  "val_acc": acc + 0.01 * epoch, "lr": config.lr, "seconds": 0.3,
+                                  "images_per_s": 1000.0})
+        store.append(run_id, {"event": "end", "epoch": 2, "step": step, "time": 1.2, "status": "finished",
+                              "test_loss": 0.2, "test_acc": acc, "seconds": 1.2})
+        store.set_status(run_id, status="finished", epoch=2, step=step, total_steps=step, elapsed=1.2,
+                         best_val_acc=acc + 0.02, test_acc=acc, finished=time.time())
+
+
+@pytest.mark.parametrize("link", DEEP_LINKS, ids=lambda link: link.split("{")[0].rstrip("=?,").replace("?", "-"))
+def test_a_deep_link_to_a_fresh_server_shows_the_full_app(start_fresh_app, page, console_errors, link):
+    """Before any session has run app.py's st.navigation, Streamlit takes a pages/ folder beside app.py for a
+    pages-folder app: a first visit to /draw ran pages/draw.py alone (file-name navigation with an "app" entry,
+    no page config, no sidebar status). Each page now goes through app.py first (ui/navigation.py)."""
+    path = link.split("?")[0]
+    file, title = PAGES[path]
+    if path not in PRESENT:
+        pytest.skip(f"pages/{file} does not exist yet")
+    server = start_fresh_app(finished_runs)
+    runs = [run.id for run in RunStore(Path(server.env["CNN_RUNS_DIR"])).list()]  # newest first, as /runs lists
+    run, a, b = runs[0], runs[2], runs[1]
+    link = link.format(run=run, a=a, b=b)
+    query = urlparse(link).query
+    open_page(page, f"{server.url}/{link}")
+
+    # app.py ran: its sectioned navigation of page titles (no "app" entry), its sidebar status once
+    links = [re.sub(r"^\W+", "", " ".join(text.split())) for text in page.evaluate(NAV_JS)]  # less the icon
+    assert "app" not in links, f"/{link}: the navigation lists app.py itself (a pages-folder app): {links}"
+    expected = [NAV_TITLES[p] for p in NAV_TITLES if p in PRESENT]
+    assert links == expected, f"/{link}: the navigation is {links}, expected app.py's {expected}"
+    sections = page.evaluate(SECTIONS_JS)
+    assert sections == SECTIONS, f"/{link}: the navigation's sections are {sections}, expected {SECTIONS}"
+    assert page.get_by_text("Device:").count() == 1, f"/{link}: app.py's sidebar status is not shown once"
+    # … and then the page that was asked for, with its query string
+    assert title in page.locator("h1").first.inner_text(), f"/{link} shows {page.locator('h1').all_inner_texts()}"
+    assert parse_qs(urlparse(page.url).query) == parse_qs(query), f"/{link}: the page's URL is now {page.url}"
+    if path == "train" and query:
+        expect(page.get_by_text(re.compile(rf"finished\s*·\s*{re.escape(run)}"))).to_be_visible(timeout=TIMEOUT_MS)
+        expect(page.locator(f".st-key-curves_{run} .js-plotly-plot")).to_have_count(1, timeout=TIMEOUT_MS)
+    if path == "runs" and query:
+        chosen = page.get_by_test_id("stMultiSelect").filter(has_text="Compare runs")
+        expect(chosen.get_by_text(f"{a} (finished)")).to_be_visible(timeout=TIMEOUT_MS)
+        expect(chosen.get_by_text(f"{b} (finished)")).to_be_visible(timeout=TIMEOUT_MS)
+        expect(chosen.get_by_text(f"{run} (finished)")).to_have_count(0, timeout=TIMEOUT_MS)
+        traces = "() => document.querySelector('.st-key-overlay .js-plotly-plot')?._fullData?.map(t => t.name)"
+        page.wait_for_function(f"() => ({traces})()?.length > 0")
+        assert sorted(set(page.evaluate(traces))) == sorted([a, b]), "the overlay does not draw the runs asked for"
+    exceptions = page.get_by_test_id("stException").all_inner_texts()
+    assert not exceptions, f"/{link} shows a traceback:\n" + "\n".join(exceptions)
+    assert not console_errors, f"/{link} logged console errors: {console_errors}"
