@@ -9,8 +9,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import shutil
+import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterable
@@ -26,6 +30,8 @@ from cnn_core.config import TrainConfig
 from cnn_core.train import Callback, TrainState, fit
 
 ACTIVE_STATUSES = ("queued", "running")
+EXECUTORS = ("thread", "process")
+RUN_ID = re.compile(r"[0-9A-Za-z][\w-]*")  # 20261203-211613-lenet5_bn-40b0c1d2
 
 
 def runs_dir() -> Path:
@@ -151,6 +157,9 @@ class RunStore:
         return run_id
 
     def folder(self, run_id: str) -> Path:
+        """The run's folder; KeyError for a name that is not a run id (a path, a hidden folder)."""
+        if not RUN_ID.fullmatch(run_id):
+            raise KeyError(f"{run_id!r} is not a run id.")
         return self.root / run_id
 
     def set_status(self, run_id: str, **fields: Any) -> None:
@@ -164,19 +173,39 @@ class RunStore:
         with open(self.folder(run_id) / "metrics.jsonl", "a") as f:
             f.write(json.dumps(record) + "\n")
 
+    def tail(self, run_id: str, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
+        """The records appended to metrics.jsonl since byte `offset`, and the offset after the last whole
+        line (a line still being written, or cut by a crash, waits for the next call)."""
+        try:
+            with open(self.folder(run_id) / "metrics.jsonl", "rb") as f:
+                f.seek(offset)
+                chunk = f.read()
+        except FileNotFoundError:
+            return [], offset
+        records = []
+        for line in chunk.splitlines(keepends=True):
+            if not line.endswith(b"\n"):
+                break
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError:  # a line cut by a crash mid-write: stop there
+                break
+            offset += len(line)
+        return records, offset
+
+    def read_status(self, run_id: str) -> dict[str, Any]:
+        """The run's status.json alone (cheap: what a live view polls); KeyError for an unknown run."""
+        folder = self.folder(run_id)
+        if not (folder / "config.json").exists():
+            raise KeyError(f"No run {run_id!r} in {self.root}.")
+        return json.loads((folder / "status.json").read_text())
+
     def read(self, run_id: str) -> RunInfo:
         folder = self.folder(run_id)
         if not (folder / "config.json").exists():
             raise KeyError(f"No run {run_id!r} in {self.root}.")
         status = json.loads((folder / "status.json").read_text())
-        history = []
-        metrics = folder / "metrics.jsonl"
-        if metrics.exists():
-            for line in metrics.read_text().splitlines():
-                try:
-                    history.append(json.loads(line))
-                except json.JSONDecodeError:  # a line cut by a crash mid-write
-                    break
+        history, _ = self.tail(run_id)
         config = TrainConfig.from_dict(json.loads((folder / "config.json").read_text()))
         return RunInfo(run_id, folder, config, status, history)
 
@@ -236,13 +265,20 @@ def threads_for(concurrent_runs: int, cores: int | None = None) -> int:
 class JobManager:
     """Queue + worker threads: at most `max_concurrent` runs train at once, the rest wait in order.
 
+    Executor "thread" trains in the worker thread itself (tests, the CLI); "process" (the app's) trains
+    each run in a child process (`cnn_core.worker`), so the server's interpreter only serves pages and a
+    run that dies marks itself failed while the app serves on.
+
     One manager serves every session of the app, from their threads at once. With `max_run_age_s` it also
     keeps the runs folder tidy: a housekeeping thread of its own deletes, every `housekeeping_every_s`,
     the runs not written to for that long (never an active one). Reading never deletes anything."""
 
     def __init__(self, store: RunStore | None = None, max_concurrent: int = 1, threads_per_run: int | None = None,
-                 max_run_age_s: float | None = None, housekeeping_every_s: float = 60.0):
+                 max_run_age_s: float | None = None, housekeeping_every_s: float = 60.0, executor: str = "thread"):
+        if executor not in EXECUTORS:
+            raise ValueError(f"executor must be one of {EXECUTORS}, not {executor!r}.")
         self.store = store or RunStore()
+        self.executor = executor
         self.max_concurrent = max_concurrent
         self.threads_per_run = threads_per_run or threads_for(max_concurrent)
         self._lock = threading.Lock()
@@ -335,11 +371,12 @@ class JobManager:
     def _work(self, run_id: str) -> None:
         stop = self._active[run_id]
         try:
-            config = self.store.read(run_id).config
-            folder = self.store.folder(run_id)
-            torch.set_num_threads(self.threads_per_run)  # this worker thread's ops (OpenMP's setting is per thread)
-            fit(config, [RunRecorder(self.store, run_id), Checkpointer(folder)], stop=stop)
-        except Exception as e:  # a failed run reports why; the worker lives on for the next one
+            if self.executor == "process":
+                self._train_in_process(run_id, stop)
+            else:
+                torch.set_num_threads(self.threads_per_run)  # this worker thread's ops (OpenMP's is per thread)
+                train_run(self.store, run_id, stop)
+        except Exception as e:  # the worker lives on for the next run
             self.store.set_status(run_id, status="failed", error=f"{type(e).__name__}: {e}")
         finally:
             with self._lock:
@@ -347,3 +384,37 @@ class JobManager:
                 self._threads.pop(run_id, None)
             self._dispatch()
 
+    def _train_in_process(self, run_id: str, stop: threading.Event) -> None:
+        """Train in a child process (`cnn_core.worker`); `stop` becomes SIGTERM. A child that dies before
+        the run reached a final status marks it failed with the reason (signal or exit code, log tail)."""
+        log = self.store.folder(run_id) / "worker.log"
+        command = [sys.executable, "-m", "cnn_core.worker", str(self.store.root.resolve()), run_id,
+                   "--threads", str(self.threads_per_run)]
+        with open(log, "wb") as out:
+            process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                                       cwd=Path(__file__).resolve().parents[1])
+        self.store.set_status(run_id, worker_pid=process.pid)
+        signalled = False
+        while process.poll() is None:
+            if stop.wait(0.2) and not signalled:
+                process.terminate()  # the worker stops at its next step and saves a checkpoint
+                signalled = True
+        if self.store.read(run_id).state in ACTIVE_STATUSES:  # it never got to write how it ended
+            code = process.returncode
+            why = (f"killed by {signal.Signals(-code).name}" if code < 0 else f"exit code {code}")
+            if code == -signal.SIGKILL:
+                why += " (out of memory, or killed by hand)"
+            tail = log.read_text(errors="replace").strip().splitlines()[-3:] if log.exists() else []
+            self.store.set_status(run_id, status="failed",
+                                  error=f"The training process ended without finishing: {why}." +
+                                  (f" Last output: {' | '.join(tail)}" if tail else ""))
+
+
+def train_run(store: RunStore, run_id: str, stop: threading.Event) -> None:
+    """Train one stored run to its end in this process, recording into its folder; a failure is recorded
+    as the run's status (with the error), not raised."""
+    try:
+        config = store.read(run_id).config
+        fit(config, [RunRecorder(store, run_id), Checkpointer(store.folder(run_id))], stop=stop)
+    except Exception as e:
+        store.set_status(run_id, status="failed", error=f"{type(e).__name__}: {e}")

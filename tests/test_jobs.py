@@ -2,6 +2,7 @@
 
 import json
 import threading
+import time
 
 import pytest
 import torch
@@ -276,3 +277,47 @@ def test_reading_the_manager_deletes_nothing_its_housekeeping_does(tmp_path, mon
         assert not old.exists(), "the manager's housekeeping did not delete the week-old run"
     finally:
         jobs.close()
+
+
+# ---------------------------------------------------------------- the process executor (the app's)
+
+
+def test_process_executor_trains_in_a_child_process(store):
+    import os
+
+    jobs = JobManager(store, executor="process")
+    run_id = jobs.submit(small(epochs=2))
+    jobs.wait(run_id, timeout=180)
+    run = store.read(run_id)
+    assert run.state == "finished", run.status.get("error")
+    assert run.status["pid"] != os.getpid() and run.status["pid"] == run.status["worker_pid"]
+    assert [r["event"] for r in run.history].count("epoch") == 2 and run.checkpoint.name == "last.safetensors"
+
+
+def test_process_executor_cancel_stops_at_the_next_step_with_a_checkpoint(store):
+    jobs = JobManager(store, executor="process")
+    run_id = jobs.submit(small(epochs=50))
+    deadline = time.monotonic() + 120
+    while store.read(run_id).status.get("step", 0) < 4 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    jobs.cancel(run_id)
+    jobs.wait(run_id, timeout=60)
+    run = store.read(run_id)
+    assert run.state == "stopped" and run.checkpoint is not None
+
+
+def test_a_killed_worker_fails_its_run_with_the_reason_and_the_queue_goes_on(store):
+    import os
+    import signal
+
+    jobs = JobManager(store, executor="process")
+    doomed, after = jobs.submit(small(epochs=50)), jobs.submit(small())
+    deadline = time.monotonic() + 120
+    while store.read(doomed).status.get("step", 0) < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    os.kill(store.read(doomed).status["worker_pid"], signal.SIGKILL)
+    jobs.wait(doomed, timeout=60)
+    run = store.read(doomed)
+    assert run.state == "failed" and "SIGKILL" in run.status["error"], run.status
+    jobs.wait(after, timeout=180)
+    assert store.read(after).state == "finished"

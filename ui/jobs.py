@@ -13,8 +13,8 @@ from cnn_core.jobs import JobManager, RunStore, runs_dir
 
 
 @st.cache_resource
-def _manager(root: str, max_concurrent: int, max_run_age_s: float | None) -> JobManager:
-    return JobManager(RunStore(root), max_concurrent=max_concurrent, max_run_age_s=max_run_age_s)
+def _manager(root: str, max_concurrent: int, max_run_age_s: float | None, executor: str) -> JobManager:
+    return JobManager(RunStore(root), max_concurrent=max_concurrent, max_run_age_s=max_run_age_s, executor=executor)
 
 
 def hosted_limits() -> HostedLimits:
@@ -25,10 +25,12 @@ def job_manager() -> JobManager:
     """Shared by every session of this process; the runs folder is $CNN_RUNS_DIR (default runs/).
 
     Hosted (CNN_HOSTED=1): the hosted concurrency limit, and the manager's own housekeeping deletes runs
-    past their age (reading this, as every sidebar refresh does, changes nothing)."""
+    past their age (reading this, as every sidebar refresh does, changes nothing). Each run trains in a
+    process of its own ($CNN_EXECUTOR, default "process"; "thread" trains inside the server)."""
     limits = hosted_limits()
     concurrent = limits.max_concurrent_runs if limits.enabled else int(os.environ.get("CNN_MAX_CONCURRENT", "1"))
-    return _manager(str(runs_dir().resolve()), concurrent, limits.max_run_age_s if limits.enabled else None)
+    return _manager(str(runs_dir().resolve()), concurrent, limits.max_run_age_s if limits.enabled else None,
+                    os.environ.get("CNN_EXECUTOR", "process"))
 
 
 def visitor() -> str | None:
@@ -48,9 +50,12 @@ def device_label() -> str:
     return f"CPU · {os.cpu_count()} cores"
 
 
-@st.fragment(run_every=2.0)
+SIDEBAR_REFRESH_S = 5.0  # the one timed fragment of every page: cheap, and not a curve (those are pushed)
+
+
+@st.fragment(run_every=SIDEBAR_REFRESH_S)
 def sidebar_status() -> None:
-    """Device, and the active run with its progress (refreshed every 2 s)."""
+    """Device, and the active runs with their progress (refreshed every few seconds)."""
     st.caption(f"Device: **{device_label()}**")
     jobs = job_manager()
     for run_id in jobs.active_runs()[:3]:

@@ -1,4 +1,4 @@
-"""The live view of one run: status, progress with ETA, metrics, curves; redrawn every second."""
+"""The view of one run: live curves drawn in the browser while it trains; status, metrics and curves once it ended."""
 
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ import streamlit as st
 from cnn_core.jobs import ACTIVE_STATUSES, JobManager, RunInfo
 from cnn_core.plots.training import curves_figure
 from cnn_core.presets import PRESETS
+from ui.live_chart import live_curves
 from ui.model_picker import open_run_in
 
 STATUS_ICONS = {"queued": "⏳", "running": "🏃", "finished": "✅", "stopped": "⏹️", "cancelled": "⏹️",
                 "diverged": "💥", "early_stopped": "🛑", "interrupted": "⚠️", "failed": "❌"}
-REFRESH_S = 1.0
 
 
 def _fmt_pct(x: float | None) -> str:
@@ -56,25 +56,23 @@ def _render(jobs: JobManager, run: RunInfo) -> None:
 
 
 def live_run(jobs: JobManager, run_id: str) -> None:
-    """Show a run; while it is active, redraw every second, and rerun the page once when it ends."""
+    """Show a run. While it is active the browser draws its curves from the run's event stream (no reruns);
+    when it ends the page reruns once and shows the results."""
     try:
         run = jobs.store.read(run_id)
     except KeyError:
         st.warning(f"There is no run `{run_id}` (deleted?). Start a new one.")
         return
-    active = run.state in ACTIVE_STATUSES
-
-    @st.fragment(run_every=REFRESH_S if active else None)
-    def view() -> None:
-        current = jobs.store.read(run_id)
-        if active and current.state not in ACTIVE_STATUSES:
-            st.rerun()  # the whole page: the view stops ticking and the run shows as ended, with no Cancel button
-        if active and st.button("Cancel run", key=f"cancel_{run_id}", icon="⏹️"):
+    if run.state in ACTIVE_STATUSES:
+        c = run.config
+        st.markdown(f"**`{c.model}`** on {c.dataset} · {c.epochs} epochs · batch {c.batch_size} · {c.optimizer} "
+                    f"lr {c.lr:g} · `{run_id}`")
+        if st.button("Cancel run", key=f"cancel_{run_id}", icon="⏹️"):
             jobs.cancel(run_id)
-        _render(jobs, current)
-
-    view()
-    if not active and run.checkpoint is not None:
+        live_curves([run_id], key=f"live_{run_id}", epochs=c.epochs)
+        return
+    _render(jobs, run)
+    if run.checkpoint is not None:
         st.markdown("**Next:** look inside the model you trained, or draw a digit for it.")
         inspect, draw = st.columns(2)
         if inspect.button("Inspect this model", icon="🔬", key="to_inspect", width="stretch"):

@@ -1,4 +1,5 @@
-"""Train: a run started in the browser draws its curves live, survives a reload, and can be cancelled."""
+"""Train: a run started in the browser draws its curves live (pushed to the page, drawn in the browser), in
+two tabs at once, survives a reload, and can be cancelled."""
 
 import json
 import time
@@ -15,8 +16,15 @@ CURVES_WITHIN_S = 120  # a 2-epoch MLP on 1,500 synthetic images takes seconds; 
 
 
 def curves(run_id: str) -> str:
-    """The live view's plotly chart of this run (its key is curves_<run id>)."""
+    """The ended run's plotly chart (its key is curves_<run id>)."""
     return f".st-key-curves_{run_id} .js-plotly-plot"
+
+
+LIVE = ".cnn-live[data-mode=single]"  # the live chart component while a run trains (ui/live_chart.js)
+FIND_LIVE = (f"(document.querySelector('{LIVE}') || [...document.querySelectorAll('*')]"  # in its shadow root
+             f".map(e => e.shadowRoot && e.shadowRoot.querySelector('{LIVE}')).find(Boolean))")
+LIVE_RECORDS = f"(({FIND_LIVE})?.dataset.records ?? -1) * 1"  # the records it has drawn; -1: no live chart
+GROWN = f"(n) => {{ const r = {LIVE_RECORDS}; return r > n && r; }}"  # the drawn records once more than n
 
 
 def points_js(run_id: str) -> str:
@@ -33,10 +41,12 @@ def run_id_in_url(page) -> str | None:
     return parse_qs(urlparse(page.url).query).get("run", [None])[0]
 
 
-def start(page, model: str, epochs: int, report_every: int) -> str:
+def start(page, model: str, epochs: int, report_every: int, batch_size: int | None = None) -> str:
     """Fill the form on the left, press Train; returns the run id the URL gets."""
     choose(page, "Model", model)
     set_number(page, "Epochs", epochs)
+    if batch_size is not None:
+        choose(page, "Batch size", str(batch_size))
     page.get_by_test_id("stExpander").filter(has_text="More settings").locator("summary").click()
     set_number(page, "Report every N steps", report_every)
     wait_idle(page)
@@ -64,18 +74,19 @@ def test_train_live_curves_reload_and_cancel(app, page, console_errors):
     run_id = start(page, "mlp", epochs=2, report_every=2)
     assert "-mlp-" in run_id
 
-    # The curve gains points until the run has finished (a tiny MLP may finish between two redraws) …
+    # The live chart gains records until the run has finished (a tiny MLP may finish between two draws) …
     seen, deadline = [], time.monotonic() + CURVES_WITHIN_S
     while state_on_disk(app, run_id) != "finished":
-        assert time.monotonic() < deadline, f"run not finished after {CURVES_WITHIN_S} s; curve points seen: {seen}"
-        points = sum(plotly_points(page, curves(run_id)))
-        if not seen or points != seen[-1]:
-            seen.append(points)
+        assert time.monotonic() < deadline, f"run not finished after {CURVES_WITHIN_S} s; live records seen: {seen}"
+        records = page.evaluate(LIVE_RECORDS)
+        if not seen or records != seen[-1]:
+            seen.append(records)
         page.wait_for_timeout(250)
-    # … then it shows exactly the run's history: every trace as long as the figure made from the files.
+    # … then the page reruns once and shows exactly the run's history: every trace as long as the figure
+    # made from the files.
     expected = curve_lengths(app, run_id)
     page.wait_for_function(shows_history_js(run_id), arg=expected)
-    print(f"\ncurve points seen while training: {seen + [sum(expected)]}")
+    print(f"\nlive records seen while training: {seen}; final curve points {sum(expected)}")
     assert sum(expected) >= 10, f"a 2-epoch run reporting every 2 steps drew only {expected}"
     page.get_by_text("finished").first.wait_for()
     wait_idle(page)
@@ -87,12 +98,19 @@ def test_train_live_curves_reload_and_cancel(app, page, console_errors):
     page.wait_for_function(shows_history_js(run_id), arg=expected)
     assert run_folders(app) == [run_id], "a reload must not start another run"
 
-    # A long run: its live view redraws while it trains (the curve grows twice), then Cancel stops it.
-    long_id = start(page, "lenet5_bn", epochs=50, report_every=2)
-    grown = f"(n) => {{ const p = {points_js(long_id)}.reduce((a, b) => a + b, 0); return p > n && p; }}"
-    first = page.wait_for_function(grown, arg=0).json_value()
-    page.wait_for_function(grown, arg=first)
+    # A long run: its live chart grows while it trains, in this tab and in a second one watching the same run
+    # (each draws the pushed records itself: no script reruns), then Cancel stops it.
+    long_id = start(page, "lenet5_bn", epochs=100, report_every=2, batch_size=32)  # a minute or more here
+    other = page.context.new_page()
+    open_page(other, f"{app.url}/train?run={long_id}")
+    for tab in (page, other):
+        first = tab.wait_for_function(GROWN, arg=0).json_value()
+        tab.wait_for_function(GROWN, arg=first)
+    both = [tab.evaluate(LIVE_RECORDS) for tab in (page, other)]
+    for tab, n in zip((page, other), both):
+        tab.wait_for_function(GROWN, arg=n)  # still growing in both, at the same time
     assert state_on_disk(app, long_id) == "running"
+    other.close()
     page.get_by_role("button", name="Cancel run").click()
     page.get_by_text("stopped").first.wait_for()
     assert state_on_disk(app, long_id) == "stopped"

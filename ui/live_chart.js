@@ -1,0 +1,163 @@
+// CNN studio's live training curves: each run's records arrive as server-sent events (GET
+// /api/runs/<id>/events, ui/stream.py) and are drawn here, in the browser, as SVG. No script reruns while a
+// run trains; when every run shown has ended, one trigger ("ended") asks Streamlit to redraw the page once.
+// data: {mode: "single" | "overlay", runs: [{id, url, label, color}], epochs}
+
+const ACTIVE = new Set(["queued", "running"]);
+const ICONS = {queued: "⏳", running: "🏃", finished: "✅", stopped: "⏹️", cancelled: "⏹️", diverged: "💥",
+               early_stopped: "🛑", interrupted: "⚠️", failed: "❌"};
+const SVG = "http://www.w3.org/2000/svg";
+
+function el(tag, attrs = {}, parent = null, ns = SVG) {
+  const node = ns ? document.createElementNS(ns, tag) : document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
+  if (parent) parent.appendChild(node);
+  return node;
+}
+
+function series(records, events, key) {
+  const pts = records.filter((r) => events.includes(r.event) && typeof r[key] === "number")
+                     .map((r) => [r.step, r[key]]);
+  return pts.sort((a, b) => a[0] - b[0]);
+}
+
+function ticks(lo, hi, n = 4) {
+  if (!(hi > lo)) return [lo];
+  const raw = (hi - lo) / n, mag = 10 ** Math.floor(Math.log10(raw));
+  const step = [1, 2, 2.5, 5, 10].map((m) => m * mag).find((s) => s >= raw);
+  const out = [];
+  for (let t = Math.ceil(lo / step) * step; t <= hi + 1e-12; t += step) out.push(+t.toPrecision(6));
+  return out;
+}
+
+function fmt(v) {
+  const a = Math.abs(v);
+  return a >= 1000 ? v.toFixed(0) : a >= 1 ? +v.toFixed(2) + "" : +v.toPrecision(2) + "";
+}
+
+// One panel: a title, axes with a few ticks, and each series as a polyline (or dots: epoch records).
+function panel(root, title, lines, width, height) {
+  const m = {l: 44, r: 10, t: 22, b: 28};
+  const svg = el("svg", {width, height, viewBox: `0 0 ${width} ${height}`, class: "panel"}, root);
+  el("text", {x: m.l, y: 14, class: "title"}, svg).textContent = title;
+  const pts = lines.flatMap((s) => s.points);
+  if (!pts.length) {
+    el("text", {x: width / 2, y: height / 2, class: "empty", "text-anchor": "middle"}, svg).textContent = "waiting for the first points …";
+    return;
+  }
+  let [x0, x1] = [Math.min(...pts.map((p) => p[0])), Math.max(...pts.map((p) => p[0]))];
+  let [y0, y1] = [Math.min(...pts.map((p) => p[1])), Math.max(...pts.map((p) => p[1]))];
+  if (x1 === x0) x1 = x0 + 1;
+  if (y1 === y0) { y0 -= 0.5; y1 += 0.5; }
+  const pad = (y1 - y0) * 0.06; y0 -= pad; y1 += pad;
+  const X = (x) => m.l + (x - x0) / (x1 - x0) * (width - m.l - m.r);
+  const Y = (y) => height - m.b - (y - y0) / (y1 - y0) * (height - m.t - m.b);
+  for (const t of ticks(y0, y1)) {
+    el("line", {x1: m.l, x2: width - m.r, y1: Y(t), y2: Y(t), class: "grid"}, svg);
+    el("text", {x: m.l - 4, y: Y(t) + 4, class: "tick", "text-anchor": "end"}, svg).textContent = fmt(t);
+  }
+  for (const t of ticks(x0, x1, 5)) {
+    el("text", {x: X(t), y: height - m.b + 14, class: "tick", "text-anchor": "middle"}, svg).textContent = fmt(t);
+  }
+  el("text", {x: width - m.r, y: height - 2, class: "tick", "text-anchor": "end"}, svg).textContent = "step";
+  for (const s of lines) {
+    if (!s.points.length) continue;
+    const d = s.points.map((p) => `${X(p[0]).toFixed(1)},${Y(p[1]).toFixed(1)}`).join(" ");
+    el("polyline", {points: d, fill: "none", stroke: s.color, "stroke-width": s.width || 1.6,
+                    "stroke-dasharray": s.dash || "", opacity: s.opacity || 1}, svg);
+    if (s.dots || s.points.length === 1) {
+      for (const p of s.points) el("circle", {cx: X(p[0]), cy: Y(p[1]), r: 3.2, fill: s.color}, svg);
+    }
+  }
+}
+
+function legend(root, items) {
+  const box = el("div", {class: "legend"}, root, null);
+  for (const [label, color, dash] of items) {
+    const item = el("span", {}, box, null);
+    const swatch = el("svg", {width: 22, height: 10}, item);
+    el("line", {x1: 1, x2: 21, y1: 5, y2: 5, stroke: color, "stroke-width": 2.5, "stroke-dasharray": dash || ""}, swatch);
+    item.appendChild(document.createTextNode(" " + label));
+  }
+}
+
+function statusLine(run, epochs) {
+  const s = run.status || {};
+  const state = s.status || "connecting";
+  const step = s.step || 0, total = s.total_steps || 0;
+  let text = `${ICONS[state] || ""} ${state} · epoch ${s.epoch || 0}/${epochs} · step ${step}/${total || "?"}`;
+  if (state === "queued") text = `${ICONS.queued} waiting in the queue: it starts when the runs before it end`;
+  if (state === "running" && step && total && s.elapsed) text += ` · about ${Math.round(s.elapsed * (total / step - 1))} s left`;
+  const epochsDone = run.records.filter((r) => r.event === "epoch");
+  const facts = [];
+  if (typeof s.best_val_acc === "number") facts.push(`best validation accuracy ${(s.best_val_acc * 100).toFixed(2)}%`);
+  if (epochsDone.length) facts.push(`${Math.round(epochsDone[epochsDone.length - 1].images_per_s).toLocaleString()} images/s`);
+  if (s.elapsed) facts.push(`${s.elapsed.toFixed(0)} s`);
+  return {text, facts: facts.join(" · "), fraction: total ? Math.min(1, step / total) : 0};
+}
+
+export default function (component) {
+  const {data, parentElement, setTriggerValue} = component;
+  const runs = data.runs.map((r) => ({...r, records: [], status: null, ended: false}));
+  const root = el("div", {class: "cnn-live", "data-mode": data.mode}, null, null);
+  parentElement.replaceChildren(root);
+  let pending = false, announced = false;
+
+  function draw() {
+    pending = false;
+    const width = Math.max(320, root.clientWidth || 640);
+    root.replaceChildren();
+    root.dataset.records = runs.reduce((n, r) => n + r.records.length, 0);
+    root.dataset.status = runs.map((r) => (r.status && r.status.status) || "connecting").join(",");
+    const narrow = width < 620, w = narrow ? width : Math.floor((width - 12) / 2), h = 230;
+    if (data.mode === "single") {
+      const run = runs[0], line = statusLine(run, data.epochs);
+      el("div", {class: "status"}, root, null).textContent = line.text;
+      const bar = el("div", {class: "bar"}, root, null);
+      el("div", {class: "fill", style: `width: ${(line.fraction * 100).toFixed(1)}%`}, bar, null);
+      if (line.facts) el("div", {class: "facts"}, root, null).textContent = line.facts;
+      const grid = el("div", {class: "grid2"}, root, null);
+      for (const [metric, title] of [["loss", "loss"], ["acc", "accuracy"]]) {
+        panel(grid, title, [
+          {points: series(run.records, ["step"], `train_${metric}`), color: "#1f77b4"},
+          {points: series(run.records, ["epoch"], `train_${metric}`), color: "#1f77b4", dash: "4 3", dots: true},
+          {points: series(run.records, ["epoch"], `val_${metric}`), color: "#d62728", dots: true},
+        ], w, h);
+      }
+      legend(root, [["train (running)", "#1f77b4"], ["train (epoch)", "#1f77b4", "4 3"], ["validation (epoch)", "#d62728"]]);
+    } else {
+      const grid = el("div", {class: "grid2"}, root, null);
+      panel(grid, "train loss (running)", runs.map((r) => ({points: series(r.records, ["step"], "train_loss"), color: r.color})), w, h);
+      panel(grid, "validation accuracy", runs.map((r) => ({points: series(r.records, ["epoch"], "val_acc"), color: r.color, dots: true})), w, h);
+      legend(root, runs.map((r) => [`${r.label} · ${(r.status && r.status.status) || "…"}`, r.color]));
+    }
+    if (!announced && runs.every((r) => r.ended)) {
+      announced = true;  // every run has ended: one page redraw shows the final results
+      setTriggerValue("ended", runs.map((r) => r.status && r.status.status).join(","));
+    }
+  }
+
+  function schedule() {
+    if (!pending) { pending = true; requestAnimationFrame(draw); }
+  }
+
+  const sources = runs.map((run) => {
+    const source = new EventSource(run.url);
+    source.addEventListener("status", (e) => {
+      run.status = JSON.parse(e.data);
+      if (!ACTIVE.has(run.status.status)) run.ended = true;
+      schedule();
+    });
+    source.addEventListener("records", (e) => { run.records.push(...JSON.parse(e.data)); schedule(); });
+    source.addEventListener("gone", () => { run.status = {status: "deleted"}; run.ended = true; source.close(); schedule(); });
+    source.onerror = () => {
+      if (run.ended) source.close();  // the server ended the stream after the final status: do not reconnect
+      else schedule();  // EventSource reconnects by itself, with Last-Event-ID
+    };
+    return source;
+  });
+  const resize = new ResizeObserver(schedule);
+  resize.observe(root);
+  schedule();
+  return () => { sources.forEach((s) => s.close()); resize.disconnect(); };
+}

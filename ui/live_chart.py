@@ -1,0 +1,41 @@
+"""Live training curves drawn in the browser from the run's event stream (ui/stream.py): no script reruns
+while a run trains, one page rerun when it ends."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import streamlit as st
+
+from cnn_core.plots.training import COLORS
+
+CSS = """
+.cnn-live { font-family: var(--st-font, sans-serif); color: var(--st-text-color, #31333f); font-size: 14px; }
+.cnn-live .status { margin: 2px 0 6px; }
+.cnn-live .facts { margin-top: 6px; font-size: 13px; opacity: .8; }
+.cnn-live .bar { height: 6px; border-radius: 3px; background: var(--st-secondary-background-color, #f0f2f6); }
+.cnn-live .fill { height: 6px; border-radius: 3px; background: var(--st-primary-color, #ff4b4b); transition: width .4s; }
+.cnn-live .grid2 { display: flex; flex-wrap: wrap; gap: 12px; margin-top: 8px; }
+.cnn-live .title { font-size: 13px; font-weight: 600; fill: currentColor; }
+.cnn-live .tick, .cnn-live .empty { font-size: 11px; fill: currentColor; opacity: .7; }
+.cnn-live .grid { stroke: currentColor; opacity: .12; }
+.cnn-live .legend { display: flex; flex-wrap: wrap; gap: 14px; font-size: 12px; opacity: .85; }
+"""
+
+_component = st.components.v2.component("cnn_live_curves", js=(Path(__file__).with_name("live_chart.js")).read_text(),
+                                        css=CSS)
+
+
+def events_url(run_id: str) -> str:
+    return f"/api/runs/{run_id}/events"
+
+
+def live_curves(run_ids: Sequence[str], *, key: str, epochs: int = 0, labels: Sequence[str] | None = None,
+                on_ended: Callable[[], None] | None = None) -> None:
+    """Mount the live chart: one run (status, progress and loss/accuracy curves) or several overlaid
+    (running train loss, validation accuracy). When every run has ended the page reruns once."""
+    runs = [{"id": run_id, "url": events_url(run_id), "label": label, "color": COLORS[i % len(COLORS)]}
+            for i, (run_id, label) in enumerate(zip(run_ids, labels or run_ids))]
+    _component(key=key, data={"mode": "single" if len(runs) == 1 else "overlay", "runs": runs, "epochs": epochs},
+               on_ended_change=on_ended or (lambda: None))
