@@ -1,11 +1,11 @@
-"""Runs: every run on disk, their curves overlaid, delete, download a checkpoint."""
+"""Runs: every run on disk, their curves overlaid (live while they train), delete, download a checkpoint."""
 
 import streamlit as st
 
 from cnn_core.jobs import ACTIVE_STATUSES
 from cnn_core.plots.training import overlay_figure
 from ui.jobs import job_manager, visitor
-from ui.live_run import REFRESH_S
+from ui.live_chart import live_curves
 from ui.navigation import through_app
 
 through_app()
@@ -25,20 +25,10 @@ st.dataframe([run.summary() for run in runs], hide_index=True, width="stretch",
 requested = [i for i in st.query_params.get("compare", "").split(",") if i in by_id]
 chosen = st.multiselect("Compare runs", list(by_id), default=requested or list(by_id)[:2],
                         format_func=lambda i: f"{i} ({by_id[i].state})")
-training = any(by_id[i].state in ACTIVE_STATUSES for i in chosen)
-
-
-@st.fragment(run_every=REFRESH_S if training else None)
-def overlay() -> None:
-    """The chosen runs' curves; redrawn every second while one of them trains, the page once when all end."""
-    current = {i: jobs.store.read(i) for i in chosen}
-    st.plotly_chart(overlay_figure({i: run.history for i, run in current.items()}), key="overlay")
-    if training and not any(run.state in ACTIVE_STATUSES for run in current.values()):
-        st.rerun()  # the table above shows the final accuracies
-
-
-if chosen:
-    overlay()
+if any(by_id[i].state in ACTIVE_STATUSES for i in chosen):  # drawn live in the browser; the page reruns when all end
+    live_curves(chosen, key="overlay_live", labels=[f"{i} ({by_id[i].config.model})" for i in chosen])
+elif chosen:
+    st.plotly_chart(overlay_figure({i: by_id[i].history for i in chosen}), key="overlay")
 
 st.subheader("One run")
 run = by_id[st.selectbox("Run", list(by_id), format_func=lambda i: f"{i} ({by_id[i].state})")]
