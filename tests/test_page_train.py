@@ -160,3 +160,30 @@ def test_a_lesson_run_shows_its_accuracy_beside_the_tutorials(runs_root):
     test_tile = next(m for m in at.metric if m.label == "test accuracy")
     assert test_tile.value == "87.52%"
     assert test_tile.proto.delta == f"{(0.8752 - preset.reported_acc) * 100:+.2f} pts"
+
+
+def test_an_active_run_is_drawn_live_by_the_browser_not_by_reruns(runs_root):
+    """While a run trains, the Train page mounts the live chart on the run's event stream and no timed
+    fragment of its own (the sidebar's is the page's only one); the Runs page overlays it the same way."""
+    import json
+
+    from cnn_core.config import TrainConfig
+
+    store = RunStore(runs_root)
+    run_id = store.create(TrainConfig(model="mlp"))
+    store.set_status(run_id, status="running", pid=1, step=3, total_steps=10)  # pid 1: alive, not ours to mark
+    at = open_page("pages/train.py", timeout=60)
+    at.query_params["run"] = run_id
+    at.run()
+    assert not at.exception
+    [chart] = at.get("bidi_component")
+    data = json.loads(chart.proto.json)
+    assert chart.proto.component_name == "cnn_live_curves" and data["mode"] == "single"
+    assert data["runs"][0]["url"] == f"/api/runs/{run_id}/events"
+    assert [b.label for b in at.button if b.label == "Cancel run"]
+    assert not at.get("plotly_chart")  # no server-drawn figure while it trains
+
+    at.switch_page("pages/runs.py").run()
+    assert not at.exception
+    [overlay] = at.get("bidi_component")
+    assert run_id in [r["id"] for r in json.loads(overlay.proto.json)["runs"]]

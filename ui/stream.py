@@ -134,12 +134,12 @@ class RunFeedHub:
                 if watch.gone:
                     yield sse("gone", {})
                     return
-                if watch.status_event is not sent_status:
-                    yield watch.status_event
-                    sent_status = watch.status_event
                 if len(watch.records) > after:
                     yield watch.records_event(after)
                     after = len(watch.records)
+                if watch.status_event is not sent_status:  # after the records: a final status ends the stream
+                    yield watch.status_event
+                    sent_status = watch.status_event
                 if watch.final:
                     return
                 try:
