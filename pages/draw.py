@@ -4,7 +4,7 @@ import streamlit as st
 
 from cnn_core.inspect import conv_layers, inspectable_layers
 from cnn_core.live import analyse_drawing
-from cnn_core.plots.inspect import feature_map_figure, probability_figure, saliency_figure
+from cnn_core.plots.inspect import feature_map_figure, image_strip, probability_figure, saliency_figure
 from ui.model_picker import pick_checkpoint
 from ui.navigation import through_app
 
@@ -47,8 +47,8 @@ with right:
     st.caption(f"{result.confidence:.0%} sure · computed in {result.total_ms:.1f} ms ({split})")
     st.plotly_chart(probability_figure(result.probs, classes), key="probs")
 st.subheader("What the model sees")
-steps = result.steps.steps()
-st.image([array for _, array in steps], caption=[title for title, _ in steps], width=120, clamp=True)
+titles, arrays = zip(*result.steps.steps(), strict=True)  # inline images: no media file a newer drawing replaces
+st.plotly_chart(image_strip(list(arrays), list(titles), ncols=len(arrays)), key="steps")
 maps_col, saliency_col = st.columns(2)
 if result.maps is None:
     maps_col.info(f"`{ckpt.meta['model']}` has no conv layer, so it makes no feature maps.")

@@ -52,7 +52,9 @@ def test_a_drawn_digit_is_predicted_with_every_view(studio, digit):
     assert at.metric[0].label == "Prediction" and at.metric[0].value == str(expected.prediction)
     probs = chart(at, "probs")["data"][0]
     np.testing.assert_allclose(as_array(probs["y"]), expected.probs, rtol=1e-4)
-    assert [img.caption for img in at.image[0].proto.imgs] == [title for title, _ in expected.steps.steps()]
+    steps = chart(at, "steps")  # the preprocessing steps as one figure of inline images (no media files)
+    assert [a["text"] for a in steps["layout"]["annotations"]] == [title for title, _ in expected.steps.steps()]
+    assert [t["type"] for t in steps["data"]] == ["image"] * len(expected.steps.steps())
     assert chart(at, "maps")["data"][0]["type"] == "heatmap"
     assert [t["type"] for t in chart(at, "heat")["data"]] == ["heatmap", "heatmap"]
     assert any("ms (preprocess" in c.value for c in at.caption)
