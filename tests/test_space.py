@@ -40,7 +40,8 @@ def dockerfile(folder):
 
 
 def test_space_folder_holds_the_app_library_and_checkpoints(space):
-    for name in ("app.py", "pages/home.py", "cnn_core/__init__.py", "cnn_core/hosted.py", "Dockerfile",
+    for name in ("app.py", "pages/home.py", "cnn_core/__init__.py", "cnn_core/hosted.py", "ui/live_chart.js",
+                 ".streamlit/config.toml", "Dockerfile",
                  "README.md", ".dockerignore"):
         assert (space / name).is_file(), name
     assert filecmp.cmp(ROOT / "requirements.txt", space / "requirements.txt", shallow=False)

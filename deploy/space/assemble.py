@@ -21,7 +21,7 @@ import yaml
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 CONTENTS = {  # kind → (files, folders) copied from the repository; ui/ only where it exists
-    "docker": (("app.py", "requirements.txt"), ("pages", "cnn_core", "ui", "checkpoints")),
+    "docker": (("app.py", "requirements.txt"), ("pages", "cnn_core", "ui", "checkpoints", ".streamlit")),
     "gradio": (("gradio_app.py", "requirements.txt"), ("cnn_core", "checkpoints")),
 }
 REQUIRED = {"app.py", "gradio_app.py", "requirements.txt", "pages", "cnn_core"}
