@@ -6,7 +6,7 @@ STAMP := $(VENV)/.requirements.stamp
 DATA := $(or $(CNN_DATA_DIR),data)
 PORT ?= 8501
 
-.PHONY: run test data venv browser clean space space-gradio
+.PHONY: run test data venv browser clean space space-gradio classroom classroom-small
 
 run: $(STAMP) data
 	$(PY) -m streamlit run app.py --server.port $(PORT)
@@ -33,6 +33,14 @@ browser:
 	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver fonts-noto-color-emoji >/dev/null) ; } || \
 		echo "!! chromium not installed: browser tests will be skipped (run as root or install chromium)"
+
+# A class on one laptop (bench/classroom_load.py: headless clients on loopback; figures in docs/performance.md).
+# `classroom`: 25 watchers + 5 drawers for 10 minutes; `classroom-small`: 6 sessions for 20 s.
+classroom: $(STAMP) data
+	$(PY) bench/classroom_load.py --watchers 25 --drawers 5 --duration 600 --batch-size 32
+
+classroom-small: $(STAMP) data
+	$(PY) bench/classroom_load.py --watchers 4 --drawers 2 --duration 20
 
 # A ready-to-push Hugging Face Space: build/space/ (Docker, Streamlit) or build/space-gradio/ (the Gradio twin).
 space: $(STAMP)
