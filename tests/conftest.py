@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import base64
 import gzip
+import importlib.util
 import json
 import socket
 import subprocess
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -129,6 +131,21 @@ def studio(tmp_path, tiny_data_dir, monkeypatch):
     monkeypatch.setenv("CNN_RUNS_DIR", str(folders.runs))
     folders.ckpt = save_tiny(folders.checkpoints / "tiny-mnist.safetensors")
     return folders
+
+
+@pytest.fixture
+def load_bench(monkeypatch):
+    """Import a script of bench/ by name ("concurrent_draw") as a module, registered in sys.modules for
+    the test (its dataclasses look their module up there)."""
+
+    def load(name: str):
+        spec = importlib.util.spec_from_file_location(f"{name}_bench", Path(__file__).parents[1] / "bench" / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        monkeypatch.setitem(sys.modules, spec.name, module)
+        spec.loader.exec_module(module)
+        return module
+
+    return load
 
 
 def chart(at, key: str) -> dict:

@@ -4,27 +4,13 @@ Against the code before the fix (forward hooks on the shared modules) 8 threads 
 and failed ("Can't call numpy() on Tensor that requires grad", ...): 400 calls (8 threads x 50, the tiny model)
 failed it in each of 30 runs; 10 calls per thread let it pass now and then."""
 
-import importlib.util
-import sys
-from pathlib import Path
-
 from tests.conftest import save_tiny
 
-SCRIPT = Path(__file__).parents[1] / "bench" / "concurrent_draw.py"
 
-
-def load_script(monkeypatch):
-    spec = importlib.util.spec_from_file_location("concurrent_draw_bench", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    monkeypatch.setitem(sys.modules, spec.name, module)  # its dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_threads_sharing_one_model_match_the_single_thread_answers(tmp_path, capsys, monkeypatch):
+def test_threads_sharing_one_model_match_the_single_thread_answers(tmp_path, capsys, load_bench):
     ckpt = save_tiny(tmp_path / "tiny-mnist.safetensors")
     argv = ["--checkpoint", str(ckpt), "--synthetic", "--threads", "1", "8", "--calls", "50"]
-    code = load_script(monkeypatch).main(argv)
+    code = load_bench("concurrent_draw").main(argv)
     out = capsys.readouterr().out
     lines = out.splitlines()
     header = next(i for i, line in enumerate(lines) if line.split()[:2] == ["threads", "calls"])

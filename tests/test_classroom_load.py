@@ -4,9 +4,7 @@
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import json
-import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -17,16 +15,11 @@ import pytest
 from tests.conftest import write_dataset
 
 REPO = Path(__file__).parents[1]
-SCRIPT = REPO / "bench" / "classroom_load.py"
 
 
 @pytest.fixture
-def load(monkeypatch):
-    spec = importlib.util.spec_from_file_location("classroom_load_bench", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    monkeypatch.setitem(sys.modules, spec.name, module)  # its dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
+def load(load_bench):
+    return load_bench("classroom_load")
 
 
 # ---------------------------------------------------------------- the SSE parser
