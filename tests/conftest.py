@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import gzip
 import importlib.util
@@ -131,6 +132,15 @@ def studio(tmp_path, tiny_data_dir, monkeypatch):
     monkeypatch.setenv("CNN_RUNS_DIR", str(folders.runs))
     folders.ckpt = save_tiny(folders.checkpoints / "tiny-mnist.safetensors")
     return folders
+
+
+def run_async(coroutine):
+    """asyncio.run in a thread of its own: the browser tests' sync Playwright keeps an event loop running in
+    the main thread for the whole session, and asyncio.run refuses to start inside one."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import threading
 import time
@@ -12,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import write_dataset
+from tests.conftest import run_async, write_dataset
 
 REPO = Path(__file__).parents[1]
 
@@ -108,7 +107,7 @@ class Stub:
 def follow(load, url: str, seconds: float = 10):
     result = load.WatcherResult("watcher 1")
     errors = load.Errors()
-    asyncio.run(load.follow_stream(url, "run-1", result, errors, time.monotonic() + seconds))
+    run_async(load.follow_stream(url, "run-1", result, errors, time.monotonic() + seconds))
     return result, errors
 
 
@@ -168,7 +167,7 @@ def test_a_small_classroom_sees_live_updates_drawings_and_no_errors(load, tmp_pa
     monkeypatch.delenv("CNN_HOSTED", raising=False)
     opts = load.Options(watchers=4, drawers=2, duration=20, data_dir=data, alone_epochs=1, drawings="synthetic",
                         draw_every=2.0, ramp=2.0, load_timeout=45)
-    report = asyncio.run(load.benchmark(opts))
+    report = run_async(load.benchmark(opts))
     load.print_report(report)
     out = capsys.readouterr().out
     problems = load.problems(report)

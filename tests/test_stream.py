@@ -11,6 +11,7 @@ from starlette.testclient import TestClient
 
 from cnn_core.config import TrainConfig
 from cnn_core.jobs import RunStore
+from tests.conftest import run_async
 from ui import stream
 from ui.stream import RunFeedHub
 
@@ -55,7 +56,7 @@ def test_backlog_then_live_records_then_the_final_status(store):
         store.set_status(run_id, status="finished", step=8)
         return await asyncio.wait_for(reader, 10)
 
-    events = parse(asyncio.run(scenario()))
+    events = parse(run_async(scenario()))
     records = [r for kind, data, _ in events if kind == "records" for r in data]
     assert [r.get("step") for r in records] == [1, 2, 3, 4, 5, 6, 7, 8, 8]
     assert records[7]["train_loss"] is None  # NaN travels as null: the browser's JSON.parse has no NaN
@@ -68,7 +69,7 @@ def test_backlog_then_live_records_then_the_final_status(store):
 def test_a_reconnect_gets_only_what_it_missed(store):
     run_id = new_run(store, records=5)
     store.set_status(run_id, status="finished")
-    events = parse(asyncio.run(collect(RunFeedHub(store), run_id, after=3)))
+    events = parse(run_async(collect(RunFeedHub(store), run_id, after=3)))
     assert [r["step"] for kind, data, _ in events if kind == "records" for r in data] == [4, 5]
 
 
@@ -88,7 +89,7 @@ def test_thirty_watchers_cost_one_read_per_update(store, monkeypatch):
         store.set_status(run_id, status="finished")
         return await asyncio.wait_for(asyncio.gather(*readers), 10), hub
 
-    results, hub = asyncio.run(scenario())
+    results, hub = run_async(scenario())
     for chunks in results:
         assert [r["step"] for kind, data, _ in parse(chunks) if kind == "records" for r in data] == list(range(1, 13))
     polls = len(reads)
@@ -106,7 +107,7 @@ def test_a_deleted_run_says_gone(store):
         store.delete(run_id)
         return await asyncio.wait_for(reader, 10)
 
-    assert parse(asyncio.run(scenario()))[-1][0] == "gone"
+    assert parse(run_async(scenario()))[-1][0] == "gone"
 
 
 def test_the_route_answers_404_for_an_unknown_run_or_a_path(store, monkeypatch):
