@@ -1,16 +1,17 @@
 """CNN studio: the Streamlit entry point.
 
-`streamlit run app.py` finds the `app` below and serves it: Streamlit's pages plus the live-curve stream
-(`/api/runs/<id>/events`, ui/stream.py). Each session's script run executes this file as __main__: the
-shell (page config, navigation, sidebar status), then the page.
+`streamlit run app.py` finds the `app` below and serves it: Streamlit's pages, the live-curve stream
+(`/api/runs/<id>/events`) and, on a hosted server, the visitor's cookie (both in ui/stream.py). Each
+session's script run executes this file as __main__: the shell (page config, navigation, sidebar status),
+then the page.
 """
 
 import streamlit as st
 
 from ui.navigation import app_shell
-from ui.stream import routes
+from ui.stream import middleware, routes
 
-app = st.App(__file__, routes=routes())
+app = st.App(__file__, routes=routes(), middleware=middleware())
 
 if __name__ == "__main__":
     app_shell().run()

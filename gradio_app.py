@@ -16,6 +16,7 @@ import gradio as gr
 import numpy as np
 import plotly.graph_objects as go
 
+from cnn_core.access import server_access
 from cnn_core.checkpoints import Checkpoint, CheckpointError, available_checkpoints, load_checkpoint
 from cnn_core.drawing import preprocess
 from cnn_core.inspect import feature_maps, inspectable_layers, predict
@@ -30,19 +31,25 @@ NO_MODEL_HINT = ("No trained model here yet: train one (`python -m cnn_core trai
 
 
 def checkpoint_choices() -> list[tuple[str, str]]:
-    """(label, path) of every pretrained checkpoint and every run that has saved one."""
+    """(label, path) of every pretrained checkpoint and every run that has saved one. The twin knows no
+    visitor, so where runs are private (hosted) it offers the pretrained checkpoints only."""
     runs = Path(os.environ.get("CNN_RUNS_DIR", ROOT / "runs"))
-    return [(entry.label, str(entry.path)) for entry in available_checkpoints(ROOT / "checkpoints", runs)]
+    private = server_access(runs).private
+    return [(entry.label, str(entry.path)) for entry in available_checkpoints(ROOT / "checkpoints", runs)
+            if not (private and entry.kind == "run")]
+
+
+def load_model(path: str) -> Checkpoint:
+    """The checkpoint at `path`, one of `checkpoint_choices()` (any other path is refused: a request names
+    the file, so it must not reach a file the page did not offer), loaded once per version of the file."""
+    if path not in {choice for _, choice in checkpoint_choices()}:
+        raise CheckpointError("This model is not one this page offers.")
+    return _load(path, Path(path).stat().st_mtime)
 
 
 @lru_cache(maxsize=8)
 def _load(path: str, mtime: float) -> Checkpoint:
     return load_checkpoint(Path(path))
-
-
-def load_model(path: str) -> Checkpoint:
-    """The checkpoint at `path`, loaded once per version of the file (a running job rewrites it)."""
-    return _load(path, Path(path).stat().st_mtime)
 
 
 def editor_image(value: dict[str, Any] | np.ndarray | None) -> np.ndarray | None:

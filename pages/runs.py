@@ -4,14 +4,15 @@ import streamlit as st
 
 from cnn_core.jobs import ACTIVE_STATUSES
 from cnn_core.plots.training import overlay_figure
-from ui.jobs import job_manager, visitor
+from ui.jobs import access, job_manager, visitor
 from ui.live_chart import live_curves
 from ui.navigation import through_app
 
 through_app()
 st.title("📈 Runs")
 jobs = job_manager()
-runs = jobs.store.list(owner=visitor())
+rule, me = access(), visitor()
+runs = [run for run in jobs.store.list() if rule.lists(me, run.status)]  # this visitor's (everyone's locally)
 if not runs:
     st.info("No runs yet: start one on the Train page.")
     st.page_link("pages/train.py", label="Go to Train", icon="🏋️")

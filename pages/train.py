@@ -13,7 +13,7 @@ from ui.navigation import through_app
 through_app()
 st.title("🏋️ Train")
 jobs = job_manager()
-owner = visitor()
+owner = visitor().tag  # a hash of the hosted visitor's key; None locally
 
 
 def submit(*configs: TrainConfig) -> list[str]:

@@ -133,14 +133,13 @@ def test_pretrained_reads_real_mnist_digits(mnist_test):
         assert max(probs, key=probs.get) == str(int(mnist_test.labels[i])), f"test digit {i}"
 
 
-@pytest.fixture(scope="module")
-def served(runs_dir):
-    """`python gradio_app.py` on a free loopback port, and a gradio_client.Client on it once it answers."""
+@contextlib.contextmanager
+def serve_gradio(**env_vars: str):
+    """`python gradio_app.py` on a free loopback port (with `env_vars`), and a gradio_client.Client on it."""
     from gradio_client import Client
 
     port = free_port()
-    env = {**os.environ, "GRADIO_SERVER_PORT": str(port), "GRADIO_ANALYTICS_ENABLED": "False",
-           "CNN_RUNS_DIR": str(runs_dir)}
+    env = {**os.environ, "GRADIO_SERVER_PORT": str(port), "GRADIO_ANALYTICS_ENABLED": "False", **env_vars}
     proc = subprocess.Popen([sys.executable, "gradio_app.py"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
     url = f"http://127.0.0.1:{port}/"
@@ -155,6 +154,12 @@ def served(runs_dir):
         yield Client(url, verbose=False)
     finally:
         stop_process(proc)
+
+
+@pytest.fixture(scope="module")
+def served(runs_dir):
+    with serve_gradio(CNN_RUNS_DIR=str(runs_dir)) as client:
+        yield client
 
 
 def answers(url):

@@ -126,7 +126,10 @@ def test_hosted_mode_clamps_runs_and_keeps_them_private(runs_root, monkeypatch):
     store = RunStore(runs_root)
     run = store.read(run_id)
     assert run.config.epochs == 3 and run.config.train_subset == 300 and run.config.device == "cpu"
-    assert run.status["owner"] == at.query_params["me"]  # the visitor id kept in the URL
+    from cnn_core.access import owner_tag
+
+    assert run.status["owner"] == owner_tag(at.session_state["visitor_key"])  # a hash of the key, never the key
+    assert "me" not in at.query_params and at.session_state["visitor_key"] not in str(at.query_params)
     wait_for(lambda: store.read(run_id).state == "finished")
     stranger = open_page("pages/runs.py")
     assert not stranger.exception and "No runs yet" in stranger.info[0].value

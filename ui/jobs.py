@@ -1,15 +1,17 @@
-"""The process-wide job manager (one per runs folder) and the sidebar's device/active-run status."""
+"""The process-wide job manager (one per runs folder), who this session is (its visitor and the access rule),
+and the sidebar's device/active-run status."""
 
 from __future__ import annotations
 
 import os
-import uuid
+from pathlib import Path
 
 import streamlit as st
 import torch
 
+from cnn_core.access import VISITOR_COOKIE, Access, Visitor, new_key, server_access
 from cnn_core.hosted import HostedLimits
-from cnn_core.jobs import JobManager, RunStore, runs_dir
+from cnn_core.jobs import JobManager, RunInfo, RunStore, runs_dir
 
 
 @st.cache_resource
@@ -33,15 +35,36 @@ def job_manager() -> JobManager:
                     os.environ.get("CNN_EXECUTOR", "process"))
 
 
-def visitor() -> str | None:
-    """Whose runs this session sees: everyone's locally; hosted with private runs, this visitor's only
-    (an id kept in the URL as ?me=…, so a refresh keeps it)."""
-    limits = hosted_limits()
-    if not (limits.enabled and limits.private_runs):
+
+
+@st.cache_resource
+def _access(root: str, hosted: str, private: str) -> Access:
+    return server_access(Path(root))
+
+
+def access() -> Access:
+    """The access rule of this server: local, or hosted (CNN_HOSTED=1 with private runs)."""
+    return _access(str(runs_dir().resolve()), os.environ.get("CNN_HOSTED", "0"), os.environ.get("CNN_PRIVATE_RUNS", "1"))
+
+
+def visitor() -> Visitor:
+    """Who this session is: locally nobody in particular; hosted, the secret key of the visitor's cookie (or,
+    where no cookie came, one kept for this session), plus the share token of the link, if any."""
+    if not access().private:
+        return Visitor()
+    cookie = st.context.cookies.get(VISITOR_COOKIE)
+    key = cookie if isinstance(cookie, str) and cookie else st.session_state.setdefault("visitor_key", new_key())
+    return Visitor(key=key, share=st.query_params.get("share"))
+
+
+def readable_run(jobs: JobManager, run_id: str) -> RunInfo | None:
+    """The run if it exists and this visitor may see it; None otherwise (the same for both: a stranger's run
+    id reads as not found)."""
+    try:
+        run = jobs.store.read(run_id)
+    except (KeyError, OSError, ValueError):
         return None
-    me = st.query_params.get("me") or st.session_state.get("visitor") or uuid.uuid4().hex[:12]
-    st.session_state["visitor"] = st.query_params["me"] = me
-    return me
+    return run if access().can_read(visitor(), run.id, run.status) else None
 
 
 def device_label() -> str:
@@ -57,12 +80,23 @@ SIDEBAR_REFRESH_S = 5.0  # the one timed fragment of every page: cheap, and not 
 def sidebar_status() -> None:
     """Device, and the active runs with their progress (refreshed every few seconds)."""
     st.caption(f"Device: **{device_label()}**")
-    jobs = job_manager()
-    for run_id in jobs.active_runs()[:3]:
-        run = jobs.store.read(run_id)
-        position = jobs.queue_position(run_id)
+    jobs, rule, me = job_manager(), access(), visitor()
+    mine, others = [], 0
+    for run_id in jobs.active_runs():
+        try:
+            run = jobs.store.read(run_id)
+        except (KeyError, OSError, ValueError):
+            continue
+        if rule.lists(me, run.status):
+            mine.append(run)
+        else:
+            others += 1
+    for run in mine[:3]:
+        position = jobs.queue_position(run.id)
         label = f"waiting · #{position} in queue" if position else f"{run.state} · epoch {run.status.get('epoch', 0)}"
-        st.progress(run.progress, text=f"[{run.config.model}]({_run_link(run_id)}) {label}")
+        st.progress(run.progress, text=f"[{run.config.model}]({_run_link(run.id)}) {label}")
+    if others:  # other visitors' runs: how busy the queue is, nothing more
+        st.caption(f"{others} other run{'s' if others > 1 else ''} training or waiting")
 
 
 def _run_link(run_id: str) -> str:

@@ -27,15 +27,17 @@ _component = st.components.v2.component("cnn_live_curves", js=(Path(__file__).wi
                                         css=CSS)
 
 
-def events_url(run_id: str) -> str:
-    return f"/api/runs/{run_id}/events"
+def events_url(run_id: str, share: str | None = None) -> str:
+    """The run's stream; with a share token for a visitor who opened a read-only link (the cookie identifies
+    the owner, so the owner's own pages need none)."""
+    return f"/api/runs/{run_id}/events" + (f"?share={share}" if share else "")
 
 
 def live_curves(run_ids: Sequence[str], *, key: str, epochs: int = 0, labels: Sequence[str] | None = None,
-                on_ended: Callable[[], None] | None = None) -> None:
+                on_ended: Callable[[], None] | None = None, share: str | None = None) -> None:
     """Mount the live chart: one run (status, progress and loss/accuracy curves) or several overlaid
     (running train loss, validation accuracy). When every run has ended the page reruns once."""
-    runs = [{"id": run_id, "url": events_url(run_id), "label": label, "color": COLORS[i % len(COLORS)]}
+    runs = [{"id": run_id, "url": events_url(run_id, share), "label": label, "color": COLORS[i % len(COLORS)]}
             for i, (run_id, label) in enumerate(zip(run_ids, labels or run_ids))]
     _component(key=key, data={"mode": "single" if len(runs) == 1 else "overlay", "runs": runs, "epochs": epochs},
                on_ended_change=on_ended or (lambda: None))

@@ -7,6 +7,7 @@ import streamlit as st
 from cnn_core.jobs import ACTIVE_STATUSES, JobManager, RunInfo
 from cnn_core.plots.training import curves_figure
 from cnn_core.presets import PRESETS
+from ui.jobs import access, readable_run, visitor
 from ui.live_chart import live_curves
 from ui.model_picker import open_run_in
 
@@ -56,23 +57,28 @@ def _render(jobs: JobManager, run: RunInfo) -> None:
 
 
 def live_run(jobs: JobManager, run_id: str) -> None:
-    """Show a run. While it is active the browser draws its curves from the run's event stream (no reruns);
-    when it ends the page reruns once and shows the results."""
-    try:
-        run = jobs.store.read(run_id)
-    except KeyError:
+    """Show a run this visitor may see (else "no run", as for a deleted one). While it is active the browser
+    draws its curves from the run's event stream (no reruns); when it ends the page reruns once and shows the
+    results. Only its owner (anyone, locally) gets Cancel and the next steps; a share link only looks."""
+    run = readable_run(jobs, run_id)
+    if run is None:
         st.warning(f"There is no run `{run_id}` (deleted?). Start a new one.")
         return
+    rule, me = access(), visitor()
+    owner = rule.can_act(me, run.status)
+    if owner and rule.private:
+        st.caption(f"Share this run, read-only: `/train?run={run_id}&share={rule.share_token(run_id)}` "
+                   "(whoever opens it sees its curves and results, and cannot change anything).")
     if run.state in ACTIVE_STATUSES:
         c = run.config
         st.markdown(f"**`{c.model}`** on {c.dataset} · {c.epochs} epochs · batch {c.batch_size} · {c.optimizer} "
                     f"lr {c.lr:g} · `{run_id}`")
-        if st.button("Cancel run", key=f"cancel_{run_id}", icon="⏹️"):
+        if owner and st.button("Cancel run", key=f"cancel_{run_id}", icon="⏹️"):
             jobs.cancel(run_id)
-        live_curves([run_id], key=f"live_{run_id}", epochs=c.epochs)
+        live_curves([run_id], key=f"live_{run_id}", epochs=c.epochs, share=me.share if not owner else None)
         return
     _render(jobs, run)
-    if run.checkpoint is not None:
+    if owner and run.checkpoint is not None:
         st.markdown("**Next:** look inside the model you trained, or draw a digit for it.")
         inspect, draw = st.columns(2)
         if inspect.button("Inspect this model", icon="🔬", key="to_inspect", width="stretch"):

@@ -10,7 +10,7 @@ import streamlit as st
 
 from cnn_core.checkpoints import (Checkpoint, CheckpointEntry, CheckpointError, available_checkpoints,
                                   epoch_checkpoints, load_checkpoint, run_label)
-from ui.jobs import visitor
+from ui.jobs import access, visitor
 
 PICKED = "picked_checkpoint"  # the chosen label, kept across pages (a widget's own state is not)
 WIDGET = "model_picker"
@@ -44,12 +44,15 @@ def _epoch_slider(entry: CheckpointEntry) -> Path:
 
 
 def _visible(entry: CheckpointEntry) -> bool:
-    """Pretrained models always; runs only when this visitor may see them (hosted demo: their own)."""
-    me = visitor()
-    if entry.kind != "run" or me is None:
+    """Pretrained models always; a run's only when this visitor may use it (hosted demo: their own)."""
+    rule = access()
+    if entry.kind != "run" or not rule.private:
         return True
-    status = entry.path.parent / "status.json"
-    return status.exists() and json.loads(status.read_text()).get("owner") == me
+    try:
+        status = json.loads((entry.path.parent / "status.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return rule.can_act(visitor(), status)
 
 
 def open_run_in(page: str, run_id: str) -> None:

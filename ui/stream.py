@@ -24,8 +24,11 @@ from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response, StreamingResponse
+from starlette.middleware import Middleware
 from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from cnn_core.access import VISITOR_COOKIE, Access, Visitor, new_key, server_access
 from cnn_core.jobs import ACTIVE_STATUSES, RunStore, runs_dir
 
 POLL_S = 0.5  # how often a watched run's files are read: the longest an update waits on the server
@@ -79,8 +82,9 @@ class _Watch:
 class RunFeedHub:
     """Every watched run of one runs folder, read by one task each while someone watches it."""
 
-    def __init__(self, store: RunStore, poll_s: float = POLL_S):
+    def __init__(self, store: RunStore, poll_s: float = POLL_S, access: Access | None = None):
         self.store, self.poll_s = store, poll_s
+        self.access = access or server_access(store.root)
         self._watches: dict[str, _Watch] = {}
 
     def _read(self, watch: _Watch) -> bool:
@@ -162,12 +166,16 @@ def hub() -> RunFeedHub:
 
 
 async def run_events(request: Request) -> Response:
-    """GET /api/runs/{run_id}/events[?after=N]: the run's live stream (404 for an unknown run)."""
+    """GET /api/runs/{run_id}/events[?after=N][&share=T]: the run's live stream; 404 for a run that does not
+    exist or that this visitor (the cookie's key, or the share token) may not see — the same answer."""
     run_id = request.path_params["run_id"]
     feeds = hub()
+    me = Visitor(key=request.cookies.get(VISITOR_COOKIE), share=request.query_params.get("share"))
     try:
-        feeds.store.read_status(run_id)
+        status = feeds.store.read_status(run_id)
     except (KeyError, OSError, ValueError):
+        status = None
+    if status is None or not feeds.access.can_read(me, run_id, status):
         return PlainTextResponse(f"No run {run_id}.", status_code=404)
     after = request.headers.get("last-event-id") or request.query_params.get("after") or "0"
     start = int(after) if after.isdigit() else 0
@@ -178,3 +186,31 @@ async def run_events(request: Request) -> Response:
 def routes() -> list[Route]:
     """The extra routes app.py's st.App serves beside Streamlit's own."""
     return [Route("/api/runs/{run_id}/events", run_events)]
+
+
+class VisitorCookie:
+    """ASGI middleware: on a hosted server, a page navigation without the visitor cookie gets one — a new
+    secret key, HttpOnly (no script, no link ever sees it), for a year. Locally it does nothing."""
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not hub().access.private:
+            return await self.app(scope, receive, send)
+        request = Request(scope)
+        if VISITOR_COOKIE in request.cookies or "text/html" not in request.headers.get("accept", ""):
+            return await self.app(scope, receive, send)  # assets come after the page, with its cookie
+        secure = "; Secure" if request.headers.get("x-forwarded-proto", scope.get("scheme")) == "https" else ""
+        cookie = f"{VISITOR_COOKIE}={new_key()}; Path=/; HttpOnly; SameSite=Lax; Max-Age=31536000{secure}"
+
+        async def send_with_cookie(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), (b"set-cookie", cookie.encode())]
+            await send(message)
+
+        await self.app(scope, receive, send_with_cookie)
+
+
+def middleware() -> list[Middleware]:
+    return [Middleware(VisitorCookie)]
