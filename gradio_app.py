@@ -21,6 +21,7 @@ from cnn_core.checkpoints import Checkpoint, CheckpointError, available_checkpoi
 from cnn_core.drawing import preprocess
 from cnn_core.inspect import feature_maps, inspectable_layers, predict
 from cnn_core.plots.inspect import feature_map_figure, image_strip
+from cnn_core.runs import runs_dir
 from cnn_core.runtime import serve_threads
 
 ROOT = Path(__file__).resolve().parent
@@ -33,7 +34,7 @@ NO_MODEL_HINT = ("No trained model here yet: train one (`python -m cnn_core trai
 def checkpoint_choices() -> list[tuple[str, str]]:
     """(label, path) of every pretrained checkpoint and every run that has saved one. The twin knows no
     visitor, so where runs are private (hosted) it offers the pretrained checkpoints only."""
-    runs = Path(os.environ.get("CNN_RUNS_DIR", ROOT / "runs"))
+    runs = runs_dir()
     private = server_access(runs).private
     return [(entry.label, str(entry.path)) for entry in available_checkpoints(ROOT / "checkpoints", runs)
             if not (private and entry.kind == "run")]

@@ -1,4 +1,4 @@
-"""Callbacks for `fit`: early stopping, a terminal progress bar, and checkpointing."""
+"""Callbacks for `fit`: early stopping, a terminal progress bar, and checkpoint files in a folder."""
 
 from __future__ import annotations
 
@@ -6,27 +6,21 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
-from cnn_core.train import Callback, TrainState
+from cnn_core.events import Callback, TrainState
+from cnn_core.runs.records import EpochRecord, StepRecord
+from cnn_core.runs.status import RunStatus
 
 
 class EarlyStopping(Callback):
-    """Stop after `patience` epochs without a better validation accuracy."""
+    """Stop after `patience` epochs without a better validation accuracy (read from the history, so a resumed
+    run counts the epochs it trained before)."""
 
     def __init__(self, patience: int):
         self.patience = patience
-        self.best: float | None = None
-        self.bad_epochs = 0
 
     def on_epoch_end(self, state: TrainState) -> None:
-        acc = state.last.get("val_acc")
-        if acc is None or acc != acc:  # no validation set (NaN): nothing to watch
-            return
-        if self.best is None or acc > self.best:
-            self.best, self.bad_epochs = acc, 0
-            return
-        self.bad_epochs += 1
-        if self.bad_epochs >= self.patience:
-            state.status = "early_stopped"
+        if state.history.epochs_since_best >= self.patience:
+            state.stop.request(RunStatus.EARLY_STOPPED)
 
 
 class ProgressBar(Callback):
@@ -49,26 +43,36 @@ class ProgressBar(Callback):
         step_in_epoch = state.step - (state.epoch - 1) * state.steps_per_epoch
         self.bar.update(step_in_epoch - self.done)
         self.done = step_in_epoch
-        self.bar.set_postfix(loss=f"{state.last['train_loss']:.4f}", acc=f"{state.last['train_acc']:.3f}")
+        last = state.last
+        if isinstance(last, StepRecord):
+            self.bar.set_postfix(loss=f"{last.train_loss:.4f}", acc=f"{last.train_acc:.3f}")
 
     def on_epoch_end(self, state: TrainState) -> None:
         if self.bar is None:
             self._open(state)
-        m = state.last
+        last = state.last
         self.bar.update(state.steps_per_epoch - self.done)
-        self.bar.set_postfix(loss=f"{m['train_loss']:.4f}", val_acc=f"{m['val_acc']:.4f}",
-                             img_s=f"{m['images_per_s']:.0f}")
+        if isinstance(last, EpochRecord):
+            val = "—" if last.val_acc is None else f"{last.val_acc:.4f}"
+            self.bar.set_postfix(loss=f"{last.train_loss:.4f}", val_acc=val, img_s=f"{last.images_per_s:.0f}")
         self.bar.close()
         self.bar = None
 
 
+def is_new_best(state: TrainState) -> bool:
+    """The epoch just recorded has the best validation accuracy so far."""
+    last = state.last
+    return isinstance(last, EpochRecord) and last.val_acc is not None and last.val_acc == state.history.best_val_acc \
+        and state.history.epochs_since_best == 0
+
+
 class Checkpointer(Callback):
-    """Save `epoch-N.safetensors` after each epoch, `best.safetensors` on a better val accuracy, `last` at the end."""
+    """Write checkpoint files into `folder` (the CLI's --out): `epoch-N` after each epoch (with keep_epochs),
+    `best` on a better validation accuracy, `last` at the end."""
 
     def __init__(self, folder: Path, keep_epochs: bool = True):
         self.folder = Path(folder)
         self.keep_epochs = keep_epochs
-        self.best: float | None = None
 
     def _save(self, state: TrainState, name: str) -> None:
         from cnn_core.checkpoints import save_checkpoint
@@ -76,11 +80,11 @@ class Checkpointer(Callback):
         save_checkpoint(self.folder / name, state.model, state.config, state.history, state.data.info)
 
     def on_epoch_end(self, state: TrainState) -> None:
+        from cnn_core.runs.layout import RunFolder
+
         if self.keep_epochs:
-            self._save(state, f"epoch-{state.epoch}.safetensors")
-        acc = state.last.get("val_acc")
-        if acc == acc and acc is not None and (self.best is None or acc > self.best):
-            self.best = acc
+            self._save(state, RunFolder.epoch_name(state.epoch))
+        if is_new_best(state):
             self._save(state, "best.safetensors")
 
     def on_train_end(self, state: TrainState) -> None:

@@ -7,20 +7,25 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import tempfile
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
+import torch
+
 from safetensors import SafetensorError
 from safetensors.torch import load as load_weights
-from safetensors.torch import save_file
+from safetensors.torch import save as save_weights
 
 from cnn_core.config import TrainConfig
 from cnn_core.data import DATASETS, DatasetInfo
 from cnn_core.models import Net, create_model, list_models
+from cnn_core.runs.layout import RunFolder, write_atomic
+from cnn_core.runs.records import History, Record
+from cnn_core.runs.settings import runs_dir as default_runs_dir
+from cnn_core.train import ResumePoint
 
 FORMAT = "cnn-studio"
 FORMAT_VERSION = 1
@@ -35,7 +40,7 @@ class Checkpoint:
     model: Net  # in eval mode, on CPU, parameters frozen: for inference, safe to share between threads
     config: TrainConfig
     info: DatasetInfo  # dataset, classes, normalization
-    history: list[dict[str, Any]]
+    history: History
     meta: dict[str, Any]
     path: Path
 
@@ -44,13 +49,10 @@ class Checkpoint:
         return self.meta.get("test_acc")
 
 
-def save_checkpoint(path: Path, model: Net, config: TrainConfig, history: list[dict[str, Any]],
-                    info: DatasetInfo, extra: dict[str, Any] | None = None) -> Path:
-    """Write weights + metadata to `path` atomically (temp file, then os.replace)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    ends = [r for r in history if r.get("event") == "end"]
-    vals = [r["val_acc"] for r in history if r.get("event") == "epoch" and r["val_acc"] == r["val_acc"]]
+def checkpoint_bytes(model: Net, config: TrainConfig, history: Iterable[Record | dict[str, Any]], info: DatasetInfo,
+                     extra: dict[str, Any] | None = None) -> bytes:
+    """A checkpoint file's bytes: the weights, and the config, dataset and history as JSON metadata."""
+    history = History.parse(history)
     meta = {
         "model": config.model,
         "model_args": config.model_args,
@@ -60,24 +62,69 @@ def save_checkpoint(path: Path, model: Net, config: TrainConfig, history: list[d
         "mean": info.mean,
         "std": info.std,
         "config": config.to_dict(),
-        "history": history,
-        "best_val_acc": max(vals) if vals else None,
-        "test_acc": ends[-1]["test_acc"] if ends else None,
+        "history": history.to_dicts(),
+        "best_val_acc": history.best_val_acc,
+        "test_acc": history.test_acc,
         "saved_at": time.strftime("%Y-%m-%d %H:%M:%S"),
         **(extra or {}),
     }
     weights = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    metadata = {"format": FORMAT, "format_version": str(FORMAT_VERSION), "meta": json.dumps(meta)}
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    os.close(fd)
-    try:
-        save_file(weights, tmp, metadata=metadata)
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; checkpoints are meant to be shared
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    return save_weights(weights, metadata={"format": FORMAT, "format_version": str(FORMAT_VERSION),
+                                           "meta": json.dumps(meta)})
+
+
+def save_checkpoint(path: Path, model: Net, config: TrainConfig, history: Iterable[Record | dict[str, Any]],
+                    info: DatasetInfo, extra: dict[str, Any] | None = None) -> Path:
+    """Write weights + metadata to `path` atomically (temp file, then os.replace)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(path, checkpoint_bytes(model, config, history, info, extra))
     return path
+
+
+RESUME_FORMAT = "cnn-studio-resume"
+
+
+def resume_bytes(point: ResumePoint) -> bytes:
+    """A resume point as one safetensors file: weights, optimizer tensors and generator states as tensors,
+    the rest (epoch, step, history, optimizer settings) as JSON. Nothing in it is pickled."""
+    tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in point.model.items()}
+    tensors.update({f"rng.{k}": v.cpu().contiguous() for k, v in point.rng.items()})
+    plain_state: dict[str, dict[str, Any]] = {}
+    for index, values in point.optimizer["state"].items():
+        for key, value in values.items():
+            if isinstance(value, torch.Tensor):
+                tensors[f"optimizer.{index}.{key}"] = value.detach().cpu().contiguous()
+            else:
+                plain_state.setdefault(str(index), {})[key] = value
+    meta = {"epoch": point.epoch, "step": point.step, "elapsed": point.elapsed, "history": point.history.to_dicts(),
+            "param_groups": point.optimizer["param_groups"], "optimizer_plain": plain_state}
+    return save_weights(tensors, metadata={"format": RESUME_FORMAT, "meta": json.dumps(meta)})
+
+
+def load_resume(data: bytes) -> ResumePoint:
+    """The resume point `resume_bytes` wrote; CheckpointError for anything else."""
+    try:
+        header = _header("resume state", io.BytesIO(data))
+        if (header.get("__metadata__") or {}).get("format") != RESUME_FORMAT:
+            raise CheckpointError("This file is not a CNN studio resume state.")
+        meta = json.loads(header["__metadata__"]["meta"])
+        tensors = load_weights(data)
+    except (SafetensorError, KeyError, json.JSONDecodeError) as e:
+        raise CheckpointError(f"The resume state is damaged: {e}") from e
+    model = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
+    rng = {k[len("rng."):]: v for k, v in tensors.items() if k.startswith("rng.")}
+    state: dict[int, dict[str, Any]] = {}
+    for key, value in tensors.items():
+        if key.startswith("optimizer."):
+            _, index, name = key.split(".", 2)
+            state.setdefault(int(index), {})[name] = value  # load_state_dict moves it to the parameter's device
+    for index, values in meta["optimizer_plain"].items():
+        state.setdefault(int(index), {}).update(values)
+    groups = [{k: tuple(v) if isinstance(v, list) and k != "params" else v for k, v in g.items()}
+              for g in meta["param_groups"]]
+    return ResumePoint(meta["epoch"], meta["step"], meta["elapsed"], History.parse(meta["history"]), model,
+                       {"state": state, "param_groups": groups}, rng)
 
 
 def _header(name: str, f: BinaryIO) -> dict[str, Any]:
@@ -140,7 +187,8 @@ def load_checkpoint(path: Path) -> Checkpoint:
     model.eval().requires_grad_(False)
     dataset = meta.get("dataset", "mnist")
     info = DATASETS.get(dataset) or DatasetInfo(dataset, tuple(meta["classes"]), meta["mean"], meta["std"], {})
-    return Checkpoint(model, TrainConfig.from_dict(meta.get("config", {})), info, meta.get("history", []), meta, path)
+    return Checkpoint(model, TrainConfig.from_dict(meta.get("config", {})), info,
+                      History.parse(meta.get("history", [])), meta, path)
 
 
 @dataclass(frozen=True)
@@ -148,21 +196,6 @@ class CheckpointEntry:
     label: str  # what a picker shows, e.g. "pretrained · lenet5_bn-mnist" or "run 20261125-0930-lenet5_bn (running)"
     path: Path
     kind: str  # "pretrained" or "run"
-
-
-def epoch_checkpoints(run_dir: Path) -> list[Path]:
-    """A run's per-epoch checkpoints (epoch-N.safetensors), in epoch order."""
-    return sorted(Path(run_dir).glob("epoch-*.safetensors"), key=lambda p: int(p.stem.split("-")[1]))
-
-
-def latest_checkpoint(run_dir: Path) -> Path | None:
-    """The newest usable checkpoint of a run: last, else best, else the latest epoch."""
-    run_dir = Path(run_dir)
-    for name in ("last.safetensors", "best.safetensors"):
-        if (run_dir / name).is_file():
-            return run_dir / name
-    epochs = epoch_checkpoints(run_dir)
-    return epochs[-1] if epochs else None
 
 
 def run_label(run_id: str) -> str:
@@ -175,10 +208,10 @@ def available_checkpoints(pretrained_dir: Path = Path("checkpoints"), runs_dir: 
     entries = [CheckpointEntry(f"pretrained · {p.stem}", p, "pretrained")
                for p in sorted(Path(pretrained_dir).glob("*.safetensors"), key=lambda p: ("fashion" in p.stem, p.name))]
     # digits first: the Draw page opens on the first entry, and people draw digits
-    runs_dir = Path(runs_dir) if runs_dir is not None else Path(os.environ.get("CNN_RUNS_DIR", "runs"))
+    runs_dir = Path(runs_dir) if runs_dir is not None else default_runs_dir()
     if runs_dir.is_dir():
-        for run in sorted((d for d in runs_dir.iterdir() if d.is_dir()), reverse=True):
-            path = latest_checkpoint(run)
+        for run in sorted((d for d in runs_dir.iterdir() if d.is_dir() and not d.name.startswith(".")), reverse=True):
+            path = RunFolder(run).latest_checkpoint()
             if path is not None:
                 entries.append(CheckpointEntry(run_label(run.name), path, "run"))
     return entries

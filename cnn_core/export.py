@@ -20,6 +20,7 @@ from torch import nn
 
 from cnn_core.checkpoints import FORMAT, FORMAT_VERSION, Checkpoint, load_checkpoint
 from cnn_core.models import count_parameters, layer_table
+from cnn_core.runs.records import to_dict
 
 FORMATS = ("safetensors", "torchscript", "onnx", "script")
 ONNX_OPSET = 17  # a widely supported opset that has every layer our models use
@@ -58,7 +59,7 @@ def export_metadata(ckpt: Checkpoint) -> dict[str, Any]:
         "config": ckpt.config.to_dict(),
         "test_acc": ckpt.test_acc,
         "best_val_acc": ckpt.meta.get("best_val_acc"),
-        "epochs": [r for r in ckpt.history if r.get("event") == "epoch"],
+        "epochs": [to_dict(r) for r in ckpt.history.epochs],
         "source": ckpt.path.name,
         "exported_at": time.strftime("%Y-%m-%d %H:%M:%S"),
     }

@@ -1,8 +1,9 @@
-"""The training loop. It trains and fires events; callbacks record, report, checkpoint and stop.
+"""The training loop. It trains and fires events (cnn_core.events); callbacks record, report, checkpoint and stop.
 
-Events, in order: on_train_begin, on_step (every `metrics_every` steps), on_epoch_end, on_train_end.
-The loop never prints and syncs with the device only every `metrics_every` steps.
-What makes it fast is measured in docs/performance.md (`python -m cnn_core.bench`); on a GPU it also
+The loop never prints and syncs with the device only every `metrics_every` steps. A run can start again from
+the end of any whole epoch (`ResumePoint`, saved by the run's reporter): weights, optimizer state, schedule
+position and every random generator come back, so on the CPU it ends exactly where an unbroken run would.
+What makes it fast is measured in docs/performance.md (`python bench/train_speed.py`); on a GPU it also
 takes the fast paths that `fast_paths` switches on there, never on the CPU.
 """
 
@@ -10,64 +11,28 @@ from __future__ import annotations
 
 import contextlib
 import math
-import threading
 import time
+import warnings
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 
+from cnn_core.callbacks import EarlyStopping
 from cnn_core.config import TrainConfig, resolve_device
 from cnn_core.data import DataBundle, Split, augment, batch_indices, make_bundle, normalize
+from cnn_core.events import Callback, Stop, TrainState
 from cnn_core.models import Net, create_model
-
-FINAL_STATUSES = ("finished", "stopped", "diverged", "early_stopped")
+from cnn_core.runs.records import EndRecord, EpochRecord, History, StepRecord, finite
+from cnn_core.runs.status import RunStatus
 
 # GPU fast paths: internal switches (not TrainConfig fields), used only when a run trains on CUDA.
 CUDA_CHANNELS_LAST = True  # NHWC activations, cuDNN's fastest layout for convolutions
 CUDA_BF16 = True  # bf16 autocast for the forward pass and the loss
 CUDA_COMPILE = False  # torch.compile the training forward: faster steps, but compiling takes tens of seconds
 CUDA_EVAL_BATCH = 10_000  # whole-split evaluation batches: one launch sequence per split
-
-
-class Callback:
-    """Override the events you need; each gets the live TrainState."""
-
-    def on_train_begin(self, state: TrainState) -> None: ...
-    def on_step(self, state: TrainState) -> None: ...
-    def on_epoch_end(self, state: TrainState) -> None: ...
-    def on_train_end(self, state: TrainState) -> None: ...
-
-
-@dataclass
-class TrainState:
-    config: TrainConfig
-    model: Net
-    data: DataBundle
-    device: str
-    steps_per_epoch: int
-    epoch: int = 0  # the epoch in progress, 1-based
-    step: int = 0  # optimizer steps so far
-    status: str = "running"
-    history: list[dict[str, Any]] = field(default_factory=list)  # every step/epoch/end record
-    best_val_acc: float | None = None
-    test_acc: float | None = None
-    stop_requested: bool = False
-    started: float = field(default_factory=time.perf_counter)
-
-    @property
-    def total_steps(self) -> int:
-        return self.steps_per_epoch * self.config.epochs
-
-    @property
-    def elapsed(self) -> float:
-        return time.perf_counter() - self.started
-
-    @property
-    def last(self) -> dict[str, Any]:
-        return self.history[-1] if self.history else {}
 
 
 @dataclass(frozen=True)
@@ -143,16 +108,162 @@ def evaluate(model: Net, split: Split, data: DataBundle, batch_size: int = 1000)
     return loss.item() / len(split), correct.item() / len(split)
 
 
+@torch.inference_mode()
+def evaluate(model: Net, split: Split, data: DataBundle, batch_size: int = 1000) -> tuple[float, float]:
+    """Mean cross-entropy and accuracy of `model` on `split`."""
+    if len(split) == 0:
+        return math.nan, math.nan
+    was_training = model.training
+    model.eval()
+    loss = torch.zeros((), device=split.labels.device)
+    correct = torch.zeros((), device=split.labels.device, dtype=torch.long)
+    for start in range(0, len(split), batch_size):
+        y = split.labels[start : start + batch_size]
+        logits = model(model_inputs(split.images[start : start + batch_size], data, model.input_size))
+        loss += F.cross_entropy(logits, y, reduction="sum")
+        correct += (logits.argmax(1) == y).sum()
+    model.train(was_training)
+    return loss.item() / len(split), correct.item() / len(split)
+
+
+@dataclass
+class ResumePoint:
+    """A run's training state after its `epoch`-th whole epoch: what `fit(resume=...)` continues from."""
+
+    epoch: int
+    step: int
+    elapsed: float
+    history: History  # the records up to that epoch's end
+    model: dict[str, torch.Tensor]
+    optimizer: dict[str, Any]  # the optimizer's state_dict
+    rng: dict[str, torch.Tensor]  # generator states by name (see `_generators`)
+
+
+def resume_point(state: TrainState) -> ResumePoint:
+    """The state to resume from, taken at the end of an epoch (after its records)."""
+    return ResumePoint(state.epoch, state.step, state.elapsed, History(state.history),
+                       {k: v.detach().clone() for k, v in state.model.state_dict().items()},
+                       state.optimizer.state_dict(), _generator_states(state))
+
+
+def _generator_states(state: TrainState) -> dict[str, torch.Tensor]:
+    states = {"global": torch.get_rng_state()}  # dropout and other layers draw from it
+    for name, gen in zip(("batches", "augment"), state.generators, strict=False):
+        states[name] = gen.get_state()
+    return states
+
+
+def _restore(state: TrainState, scheduler, point: ResumePoint) -> None:
+    if point.epoch > state.config.epochs or point.step != point.epoch * state.steps_per_epoch:
+        raise ValueError(f"This checkpoint was saved after epoch {point.epoch} (step {point.step}) of a run that "
+                         f"does not fit this configuration ({state.config.epochs} epochs of "
+                         f"{state.steps_per_epoch} steps).")
+    state.model.load_state_dict(point.model)
+    if scheduler is not None:  # the schedule's position is its step count: replay it, as an unbroken run did
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # "scheduler.step() before optimizer.step()": on purpose
+            for _ in range(point.step):
+                scheduler.step()
+    state.optimizer.load_state_dict(point.optimizer)
+    torch.set_rng_state(point.rng["global"])
+    for name, gen in zip(("batches", "augment"), state.generators, strict=False):
+        gen.set_state(point.rng[name])
+    state.epoch, state.step, state.elapsed_before = point.epoch, point.step, point.elapsed
+    state.history = History(point.history)
+
+
+class _Loop:
+    """One run's moving parts; `fit` builds it, `epoch` trains one epoch and records it."""
+
+    def __init__(self, state: TrainState, forward, scheduler, paths: FastPaths, callbacks: list[Callback]):
+        self.state, self.forward, self.scheduler, self.paths, self.callbacks = state, forward, scheduler, paths, callbacks
+
+    def fire(self, event: str) -> None:
+        for cb in self.callbacks:
+            getattr(cb, event)(self.state)
+
+    def lr(self) -> float:
+        return self.state.optimizer.param_groups[0]["lr"]
+
+    def now(self) -> float:
+        return round(self.state.elapsed, 3)
+
+    def epoch(self) -> RunStatus:
+        """Train one epoch, report it; the status to go on with (RUNNING) or to end with."""
+        s, cfg = self.state, self.state.config
+        data, model, opt, device = s.data, s.model, s.optimizer, s.device
+        t0 = time.perf_counter()
+        epoch_loss = torch.zeros((), device=device)
+        epoch_correct = torch.zeros((), device=device, dtype=torch.long)
+        run_loss, run_correct, run_seen, seen = epoch_loss.clone(), epoch_correct.clone(), 0, 0
+        outcome = RunStatus.RUNNING
+        for idx in batch_indices(len(data.train), cfg.batch_size, s.generators[0], device):
+            if s.stop.is_set():
+                outcome = s.stop.status
+                break
+            y = data.train.labels[idx]
+            x = model_inputs(data.train.images[idx], data, model.input_size)
+            if cfg.augment:
+                x = augment(x, s.generators[-1])
+            with _autocast(self.paths):
+                logits = self.forward(x)
+                loss = F.cross_entropy(logits, y, label_smoothing=cfg.label_smoothing)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            if self.scheduler is not None:
+                self.scheduler.step()
+            s.step += 1
+            with torch.no_grad():  # running sums stay on the device; the epoch's take them in at each report
+                run_loss.add_(loss.detach(), alpha=len(y))
+                run_correct.add_((logits.argmax(1) == y).sum())
+            run_seen += len(y)
+            if s.step % cfg.metrics_every == 0:
+                mean_loss = run_loss.item() / run_seen
+                if not math.isfinite(mean_loss):
+                    outcome = RunStatus.DIVERGED
+                    break
+                s.history.append(StepRecord(s.epoch, s.step, self.now(), mean_loss, run_correct.item() / run_seen,
+                                            self.lr()))
+                self.fire("on_step")
+                epoch_loss += run_loss
+                epoch_correct += run_correct
+                seen += run_seen
+                run_loss.zero_()
+                run_correct.zero_()
+                run_seen = 0
+        epoch_loss += run_loss
+        epoch_correct += run_correct
+        seen += run_seen
+        if seen == 0 or (outcome is not RunStatus.RUNNING and outcome is not RunStatus.DIVERGED):
+            return outcome  # stopped within the epoch: no epoch record for a partial epoch
+        train_loss = epoch_loss.item() / seen  # waits for the device, so the epoch's time includes all its steps
+        train_seconds = time.perf_counter() - t0
+        if not math.isfinite(train_loss):
+            outcome = RunStatus.DIVERGED
+        if outcome is RunStatus.DIVERGED:
+            s.status = outcome  # callbacks see it at this epoch's end (nothing to resume from)
+        val_loss, val_acc = (math.nan, math.nan) if outcome is RunStatus.DIVERGED else \
+            evaluate(model, data.val, data, self.paths.eval_batch)
+        s.history.append(EpochRecord(s.epoch, s.step, self.now(), finite(train_loss), epoch_correct.item() / seen,
+                                     finite(val_loss), finite(val_acc), self.lr(), time.perf_counter() - t0,
+                                     seen / train_seconds))
+        self.fire("on_epoch_end")
+        if outcome is RunStatus.RUNNING and s.stop.is_set() and s.epoch < cfg.epochs:
+            outcome = s.stop.status  # early stopping (or a stop that came during validation)
+        return outcome
+
+
 def fit(
     config: TrainConfig,
     callbacks: Iterable[Callback] = (),
     data: DataBundle | None = None,
-    stop: threading.Event | None = None,
+    stop: Stop | None = None,
     model: Net | None = None,
+    resume: ResumePoint | None = None,
 ) -> TrainState:
-    """Train `config.model` on `config.dataset` (or the given bundle); return the final state."""
-    from cnn_core.callbacks import EarlyStopping
-
+    """Train `config.model` on `config.dataset` (or the given bundle), from scratch or from `resume`;
+    return the final state. `stop` ends it early (at the next step), with the status the request names."""
     config.validate()
     device = resolve_device(config.device)
     data = data or make_bundle(config.dataset, config.val_size, device, config.train_subset)
@@ -163,92 +274,27 @@ def fit(
         torch.backends.cudnn.benchmark = True
         model = model.to(memory_format=torch.channels_last)
     forward = torch.compile(model) if paths.compile else model
-    callbacks = list(callbacks) + ([EarlyStopping(config.patience)] if config.patience else [])
-    n = len(data.train)
-    state = TrainState(config, model, data, device, steps_per_epoch=math.ceil(n / config.batch_size))
+    steps_per_epoch = math.ceil(len(data.train) / config.batch_size)
     opt = _optimizer(config, model.parameters(), fused=paths.fused_optimizer)
-    sched = make_scheduler(config, opt, state.steps_per_epoch)
+    sched = make_scheduler(config, opt, steps_per_epoch)
     gen = torch.Generator().manual_seed(config.seed)
     # augmentation draws on the device, so that a GPU step never waits for a host-to-device copy
-    aug_gen = gen if torch.device(device).type == "cpu" else torch.Generator(device).manual_seed(config.seed)
-
-    def fire(event: str) -> None:
-        for cb in callbacks:
-            getattr(cb, event)(state)
-
-    def record(kind: str, **values: Any) -> None:
-        state.history.append({"event": kind, "epoch": state.epoch, "step": state.step,
-                              "time": round(state.elapsed, 3), **values})
-
-    fire("on_train_begin")
+    generators = (gen,) if torch.device(device).type == "cpu" else (gen, torch.Generator(device).manual_seed(config.seed))
+    state = TrainState(config, model, data, device, steps_per_epoch, opt, generators, stop=stop or Stop())
+    if resume is not None:
+        _restore(state, sched, resume)
+    callbacks = list(callbacks) + ([EarlyStopping(config.patience)] if config.patience else [])
+    loop = _Loop(state, forward, sched, paths, callbacks)
+    loop.fire("on_train_begin")
     model.train()
-    for state.epoch in range(1, config.epochs + 1):
-        t0 = time.perf_counter()
-        epoch_loss = torch.zeros((), device=device)
-        epoch_correct = torch.zeros((), device=device, dtype=torch.long)
-        run_loss, run_correct, run_seen, seen = epoch_loss.clone(), epoch_correct.clone(), 0, 0
-        for idx in batch_indices(n, config.batch_size, gen, device):
-            if state.stop_requested or (stop is not None and stop.is_set()):
-                state.status = "stopped" if state.status == "running" else state.status
-                break
-            y = data.train.labels[idx]
-            x = model_inputs(data.train.images[idx], data, model.input_size)
-            if config.augment:
-                x = augment(x, aug_gen)
-            with _autocast(paths):
-                logits = forward(x)
-                loss = F.cross_entropy(logits, y, label_smoothing=config.label_smoothing)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            if sched is not None:
-                sched.step()
-            state.step += 1
-            with torch.no_grad():  # running sums stay on the device; the epoch's take them in at each report
-                run_loss.add_(loss.detach(), alpha=len(y))
-                run_correct.add_((logits.argmax(1) == y).sum())
-            run_seen += len(y)
-            if state.step % config.metrics_every == 0:
-                mean_loss = run_loss.item() / run_seen
-                if not math.isfinite(mean_loss):
-                    state.status = "diverged"
-                    break
-                record("step", train_loss=mean_loss, train_acc=run_correct.item() / run_seen,
-                       lr=opt.param_groups[0]["lr"])
-                fire("on_step")
-                epoch_loss += run_loss
-                epoch_correct += run_correct
-                seen += run_seen
-                run_loss.zero_()
-                run_correct.zero_()
-                run_seen = 0
-        epoch_loss += run_loss
-        epoch_correct += run_correct
-        seen += run_seen
-        if seen == 0:
+    outcome = RunStatus.RUNNING
+    for state.epoch in range(state.epoch + 1, config.epochs + 1):
+        outcome = loop.epoch()
+        if outcome is not RunStatus.RUNNING:
             break
-        train_loss = epoch_loss.item() / seen  # waits for the device, so the epoch's time includes all its steps
-        train_seconds = time.perf_counter() - t0
-        if not math.isfinite(train_loss):
-            state.status = "diverged"
-        if state.status == "diverged":
-            record("epoch", train_loss=train_loss, train_acc=epoch_correct.item() / seen, val_loss=math.nan,
-                   val_acc=math.nan, lr=opt.param_groups[0]["lr"], seconds=train_seconds,
-                   images_per_s=seen / train_seconds)
-            fire("on_epoch_end")
-            break
-        val_loss, val_acc = evaluate(model, data.val, data, paths.eval_batch)
-        if not math.isnan(val_acc) and (state.best_val_acc is None or val_acc > state.best_val_acc):
-            state.best_val_acc = val_acc
-        record("epoch", train_loss=train_loss, train_acc=epoch_correct.item() / seen, val_loss=val_loss,
-               val_acc=val_acc, lr=opt.param_groups[0]["lr"], seconds=time.perf_counter() - t0,
-               images_per_s=seen / train_seconds)
-        fire("on_epoch_end")
-        if state.status != "running":
-            break
-    if state.status == "running":
-        state.status = "finished"
-    test_loss, state.test_acc = evaluate(model, data.test, data, paths.eval_batch)
-    record("end", status=state.status, test_loss=test_loss, test_acc=state.test_acc, seconds=state.elapsed)
-    fire("on_train_end")
+    state.status = RunStatus.FINISHED if outcome is RunStatus.RUNNING else outcome
+    test_loss, test_acc = evaluate(model, data.test, data, paths.eval_batch)
+    state.history.append(EndRecord(state.epoch, state.step, loop.now(), state.status, finite(test_loss),
+                                   finite(test_acc), state.elapsed))
+    loop.fire("on_train_end")
     return state

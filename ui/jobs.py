@@ -11,12 +11,16 @@ import torch
 
 from cnn_core.access import VISITOR_COOKIE, Access, Visitor, new_key, server_access
 from cnn_core.hosted import HostedLimits
-from cnn_core.jobs import JobManager, RunInfo, RunStore, runs_dir
+from cnn_core.runs import JobManager, RunInfo, RunSettings, RunStore, runs_dir
+from cnn_core.runs.executors import make_executor
 
 
 @st.cache_resource
-def _manager(root: str, max_concurrent: int, max_run_age_s: float | None, executor: str) -> JobManager:
-    return JobManager(RunStore(root), max_concurrent=max_concurrent, max_run_age_s=max_run_age_s, executor=executor)
+def _manager(root: str, executor: str, warm_workers: int, ray_address: str | None, max_concurrent: int,
+             max_run_age_s: float | None) -> JobManager:
+    settings = RunSettings(Path(root), executor, max_concurrent, warm_workers, ray_address)
+    return JobManager(RunStore(settings.runs_dir), make_executor(settings), max_concurrent=max_concurrent,
+                      max_run_age_s=max_run_age_s)
 
 
 def hosted_limits() -> HostedLimits:
@@ -24,15 +28,15 @@ def hosted_limits() -> HostedLimits:
 
 
 def job_manager() -> JobManager:
-    """Shared by every session of this process; the runs folder is $CNN_RUNS_DIR (default runs/).
+    """Shared by every session of this process, made from the run settings (cnn_core.runs.settings: the runs
+    folder, and the executor: by default each run trains in a process of its own; inline; or Ray).
 
     Hosted (CNN_HOSTED=1): the hosted concurrency limit, and the manager's own housekeeping deletes runs
-    past their age (reading this, as every sidebar refresh does, changes nothing). Each run trains in a
-    process of its own ($CNN_EXECUTOR, default "process"; "thread" trains inside the server)."""
-    limits = hosted_limits()
-    concurrent = limits.max_concurrent_runs if limits.enabled else int(os.environ.get("CNN_MAX_CONCURRENT", "1"))
-    return _manager(str(runs_dir().resolve()), concurrent, limits.max_run_age_s if limits.enabled else None,
-                    os.environ.get("CNN_EXECUTOR", "process"))
+    past their age (reading this, as every sidebar refresh does, changes nothing)."""
+    limits, s = hosted_limits(), RunSettings.from_env()
+    concurrent = limits.max_concurrent_runs if limits.enabled else s.max_concurrent
+    return _manager(str(s.runs_dir.resolve()), s.executor, s.warm_workers, s.ray_address, concurrent,
+                    limits.max_run_age_s if limits.enabled else None)
 
 
 

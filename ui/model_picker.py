@@ -9,7 +9,8 @@ from pathlib import Path
 import streamlit as st
 
 from cnn_core.checkpoints import (Checkpoint, CheckpointEntry, CheckpointError, available_checkpoints,
-                                  epoch_checkpoints, load_checkpoint, run_label)
+                                  load_checkpoint, run_label)
+from cnn_core.runs import RunFolder
 from ui.jobs import access, visitor
 
 PICKED = "picked_checkpoint"  # the chosen label, kept across pages (a widget's own state is not)
@@ -36,7 +37,7 @@ def cached_checkpoint(path: Path) -> Checkpoint:
 
 def _epoch_slider(entry: CheckpointEntry) -> Path:
     """For a run that kept per-epoch checkpoints, a slider over its epochs (default: the latest)."""
-    epochs = {int(p.stem.split("-")[1]): p for p in epoch_checkpoints(entry.path.parent)}
+    epochs = dict(RunFolder(entry.path.parent).epoch_checkpoints())
     if entry.kind != "run" or len(epochs) < 2:
         return entry.path
     epoch = st.select_slider("Epoch: watch the kernels form", options=list(epochs), value=max(epochs))
@@ -89,7 +90,7 @@ def accuracy_text(ckpt: Checkpoint) -> str:
     """Test accuracy when the run had ended; for an epoch's checkpoint, that epoch's validation accuracy."""
     if ckpt.test_acc is not None:
         return f"test accuracy {ckpt.test_acc:.2%}"
-    epochs = [r for r in ckpt.history if r.get("event") == "epoch" and r.get("val_acc") == r.get("val_acc")]
-    if epochs and epochs[-1].get("val_acc") is not None:
-        return f"validation accuracy {epochs[-1]['val_acc']:.2%} after epoch {epochs[-1]['epoch']}"
+    epochs = [r for r in ckpt.history.epochs if r.val_acc is not None]
+    if epochs:
+        return f"validation accuracy {epochs[-1].val_acc:.2%} after epoch {epochs[-1].epoch}"
     return "no accuracy measured yet"

@@ -8,15 +8,18 @@ from typing import Any
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-History = Sequence[Mapping[str, Any]]
+from cnn_core.runs.records import KINDS, History, Record
+
+Rows = Sequence[Record | Mapping[str, Any]] | History  # a run's records, typed or as read from JSON
 COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2")
 
 
-def _series(history: History, event: str | tuple[str, ...], key: str) -> tuple[list[int], list[float]]:
+def _series(history: Rows, event: str | tuple[str, ...], key: str) -> tuple[list[int], list[float]]:
     """(steps, values) of `key` in the records of `event` (one or several kinds), in step order."""
-    events = (event,) if isinstance(event, str) else event
-    rows = sorted((r for r in history if r.get("event") in events and r.get(key) is not None), key=lambda r: r["step"])
-    return [r["step"] for r in rows], [r[key] for r in rows]
+    kinds = tuple(KINDS[e] for e in ((event,) if isinstance(event, str) else event))
+    rows = sorted((r for r in History.parse(history) if isinstance(r, kinds) and getattr(r, key, None) is not None),
+                  key=lambda r: r.step)
+    return [r.step for r in rows], [getattr(r, key) for r in rows]
 
 
 def _line_mode(x: Sequence[int]) -> str:
@@ -24,7 +27,7 @@ def _line_mode(x: Sequence[int]) -> str:
     return "lines" if len(x) > 1 else "markers"
 
 
-def curves_figure(history: History, height: int = 520) -> go.Figure:
+def curves_figure(history: Rows, height: int = 520) -> go.Figure:
     """2x2: loss and accuracy (running train every N steps, train/val per epoch), learning rate, images/s."""
     fig = make_subplots(rows=2, cols=2, subplot_titles=("loss", "accuracy", "learning rate", "images / s"),
                         vertical_spacing=0.14, horizontal_spacing=0.08)
@@ -48,7 +51,7 @@ def curves_figure(history: History, height: int = 520) -> go.Figure:
     return fig
 
 
-def overlay_figure(histories: Mapping[str, History], height: int = 420) -> go.Figure:
+def overlay_figure(histories: Mapping[str, Rows], height: int = 420) -> go.Figure:
     """Several runs on one chart: running train loss (left) and validation accuracy per epoch (right)."""
     fig = make_subplots(rows=1, cols=2, subplot_titles=("train loss (running)", "validation accuracy"))
     for i, (label, history) in enumerate(histories.items()):

@@ -1,0 +1,190 @@
+"""JobManager: the queue of runs of one app (or CLI) process and the executor that trains them.
+
+At most `max_concurrent` runs train at once, the rest wait in order. Each active run has a thread here that
+hands its job to the executor and writes what the worker reports into the run store (`RunWriter`): the store is
+written by this side only, whichever executor trains. One manager serves every session of the app, from their
+threads at once. With `max_run_age_s` a housekeeping thread deletes, every `housekeeping_every_s`, the runs not
+written to for that long (never an active one); reading never deletes anything.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Sequence
+
+from cnn_core.config import TrainConfig
+from cnn_core.events import Stop
+from cnn_core.runs.executors import Executor, InlineExecutor, WorkerLost
+from cnn_core.runs.protocol import Job, RunWriter
+from cnn_core.runs.status import RunStatus
+from cnn_core.runs.store import RunStore, delete_old_runs
+
+
+def threads_for(concurrent_runs: int, cores: int | None = None) -> int:
+    """Torch threads per run so that runs training at once do not ask for more threads than there are cores:
+    oversubscribed, OpenMP threads wait on each other (measured on 2 cores, two runs of 2 threads each
+    trained 4.5x slower in total than two runs of 1 thread)."""
+    return max(1, (cores or os.cpu_count() or 1) // max(1, concurrent_runs))
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class JobManager:
+    def __init__(self, store: RunStore | None = None, executor: Executor | None = None, max_concurrent: int = 1,
+                 threads_per_run: int | None = None, max_run_age_s: float | None = None,
+                 housekeeping_every_s: float = 60.0):
+        self.store = store or RunStore()
+        self.executor = executor or InlineExecutor()
+        self.max_concurrent = max_concurrent
+        self.threads_per_run = threads_per_run or threads_for(max_concurrent)
+        self._lock = threading.Lock()
+        self._queue: list[str] = []
+        self._resume: dict[str, bytes] = {}
+        self._active: dict[str, Stop] = {}
+        self._threads: dict[str, threading.Thread] = {}
+        self._closed = threading.Event()
+        self.mark_interrupted()
+        if max_run_age_s is not None:
+            threading.Thread(target=self._housekeeping, args=(max_run_age_s, housekeeping_every_s),
+                             name="runs-housekeeping", daemon=True).start()
+
+    def _housekeeping(self, max_age_s: float, every_s: float) -> None:
+        while not self._closed.wait(every_s):
+            self.delete_old_runs(max_age_s)
+
+    def delete_old_runs(self, max_age_s: float) -> list[str]:
+        """Delete the runs not written to for `max_age_s` seconds, except active ones; returns their ids."""
+        return delete_old_runs(self.store.root, max_age_s, keep=self.active_runs())
+
+    def close(self) -> None:
+        """Stop the housekeeping thread and the executor's idle workers (runs in progress go on)."""
+        self._closed.set()
+        self.executor.close()
+
+    def mark_interrupted(self) -> list[str]:
+        """Runs left queued/running by a process that is gone (or by an earlier manager here) → INTERRUPTED."""
+        marked = []
+        for run in self.store.list():
+            if not run.state.is_active or run.id in self._active or run.id in self._queue:
+                continue
+            pid = run.status.get("pid")
+            if pid == os.getpid() or not (isinstance(pid, int) and _pid_alive(pid)):
+                self.store.set_status(run.id, RunStatus.INTERRUPTED)
+                marked.append(run.id)
+        return marked
+
+    def submit(self, config: TrainConfig, owner: str | None = None, recipe: str | None = None,
+               group: str | None = None) -> str:
+        """Validate, persist and queue a run; returns its id at once (raises ConfigError on bad config)."""
+        config.validate()
+        run_id = self.store.create(config, owner, recipe=recipe, group=group)
+        self._enqueue(run_id)
+        return run_id
+
+    def submit_group(self, configs: Sequence[TrainConfig], owner: str | None = None, group: str | None = None
+                     ) -> list[str]:
+        """Queue several runs as one group (a sweep): all validated first, then all queued; their ids."""
+        for config in configs:
+            config.validate()
+        group = group or f"sweep-{time.strftime('%Y%m%d-%H%M%S')}-{os.urandom(2).hex()}"
+        return [self.submit(config, owner, group=group) for config in configs]
+
+    def resume(self, run_id: str) -> None:
+        """Queue a stopped, interrupted or failed run again, from the end of its last whole epoch; ValueError when
+        it cannot resume (it finished, or it never completed an epoch)."""
+        run = self.store.read(run_id)
+        if not run.state.resumable or self.is_active(run_id):
+            raise ValueError(f"Run {run_id} is {run.state}: only a stopped, interrupted or failed run can resume.")
+        if not run.folder.resume_state.is_file():
+            raise ValueError(f"Run {run_id} ended before its first epoch did: there is nothing to resume from. "
+                             "Start it again instead.")
+        self.store.set_status(run_id, RunStatus.QUEUED, pid=os.getpid(), error=None)
+        with self._lock:
+            self._resume[run_id] = run.folder.resume_state.read_bytes()
+        self._enqueue(run_id)
+
+    def _enqueue(self, run_id: str) -> None:
+        with self._lock:
+            self._queue.append(run_id)
+        self._dispatch()
+
+    def queue_position(self, run_id: str) -> int | None:
+        """1 for the next run to start; None when not waiting."""
+        with self._lock:
+            return self._queue.index(run_id) + 1 if run_id in self._queue else None
+
+    def cancel(self, run_id: str) -> None:
+        """Stop a running run at its next step (it keeps its checkpoints: STOPPED), or take a waiting one out of the
+        queue (CANCELLED)."""
+        with self._lock:
+            if run_id in self._queue:
+                self._queue.remove(run_id)
+                self._resume.pop(run_id, None)
+                self.store.set_status(run_id, RunStatus.CANCELLED)
+                return
+            if run_id in self._active:
+                self._active[run_id].request(RunStatus.STOPPED)
+
+    def is_active(self, run_id: str) -> bool:
+        with self._lock:
+            return run_id in self._active or run_id in self._queue
+
+    def active_runs(self) -> list[str]:
+        with self._lock:
+            return list(self._active) + list(self._queue)
+
+    def wait(self, run_id: str, timeout: float | None = None) -> None:
+        """Block until the run has ended (tests and the CLI)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.is_active(run_id):
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError(f"run {run_id} still active after {timeout} s")
+            thread = self._threads.get(run_id)
+            if thread is not None:
+                thread.join(0.05)
+            else:
+                time.sleep(0.05)
+
+    def _dispatch(self) -> None:
+        with self._lock:
+            while self._queue and len(self._active) < self.max_concurrent:
+                run_id = self._queue.pop(0)
+                self._active[run_id] = Stop()
+                thread = threading.Thread(target=self._work, args=(run_id, self._resume.pop(run_id, None)),
+                                          name=f"train-{run_id}", daemon=True)
+                self._threads[run_id] = thread
+                thread.start()
+
+    def _work(self, run_id: str, resume: bytes | None) -> None:
+        stop = self._active[run_id]
+        writer = RunWriter(self.store, run_id)
+        output: list[str] = []
+        try:
+            run = self.store.read(run_id)
+            if resume is not None:
+                from cnn_core.checkpoints import load_resume
+
+                writer.begin(resume_from=load_resume(resume).history)
+            output = self.executor.run(Job(run_id, run.config, resume, self.threads_per_run), writer, stop)
+        except WorkerLost as e:
+            output = e.output
+            writer.fail(str(e))
+        except Exception as e:  # noqa: BLE001 - the manager lives on for the next run
+            writer.fail(f"{type(e).__name__}: {e}")
+        finally:
+            if output and self.store.folder(run_id).path.is_dir():
+                self.store.folder(run_id).log.write_text("\n".join(output) + "\n")
+            with self._lock:
+                self._active.pop(run_id, None)
+                self._threads.pop(run_id, None)
+            self._dispatch()

@@ -1,0 +1,75 @@
+"""A worker process of the process executor: `python -m cnn_core.runs.worker [--preload=mnist]`.
+
+It starts ahead of need (torch imported, the preloaded data sets read), waits for one job on stdin (a frame:
+header length, resume length, JSON {run_id, config, threads}, resume bytes), trains it, writes the run's
+messages to stdout as frames (cnn_core.runs.protocol) and exits. It writes nothing to the run folder: the app
+does. SIGTERM asks it to stop at the next step; it also gets SIGTERM when the thread that started it ends.
+Anything printed goes to stderr, which the app keeps as the run's worker.log.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import json
+import os
+import signal
+import sys
+import threading
+
+
+def _end_with_parent() -> None:
+    """Linux: SIGTERM this process when the thread that started it ends (the app quit or died)."""
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--preload", action="append", default=[], help="a data set to read while waiting")
+    args = parser.parse_args(argv)
+    _end_with_parent()
+    messages = os.fdopen(os.dup(1), "wb")  # frames go to the real stdout …
+    os.dup2(2, 1)  # … and whatever else prints goes to stderr
+    sys.stdout = sys.stderr
+
+    from cnn_core.config import TrainConfig
+    from cnn_core.data import load_splits
+    from cnn_core.events import Stop
+    from cnn_core.runs.protocol import Job, frame, train_job
+
+    stop = Stop()
+    signal.signal(signal.SIGTERM, lambda *_: stop.request())
+    for name in args.preload:
+        try:
+            load_splits(name)
+        except Exception as e:  # noqa: BLE001 - not fetched yet: the run will say so
+            print(f"preload {name}: {e}", file=sys.stderr)
+    lengths = sys.stdin.buffer.read(12)
+    if len(lengths) < 12:
+        return 0  # the pool closed: no job
+    header = json.loads(sys.stdin.buffer.read(int.from_bytes(lengths[:4], "little")))
+    resume = sys.stdin.buffer.read(int.from_bytes(lengths[4:], "little")) or None
+    if header.get("threads"):
+        import torch
+
+        torch.set_num_threads(header["threads"])
+    lock = threading.Lock()
+
+    def send(message) -> None:
+        with lock:
+            messages.write(frame(message))
+            messages.flush()
+
+    job = Job(header["run_id"], TrainConfig.from_dict(header["config"]), resume, header.get("threads", 0))
+    try:
+        train_job(job, send, stop)
+    except BrokenPipeError:  # the app went away
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
