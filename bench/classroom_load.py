@@ -82,12 +82,14 @@ from websockets.exceptions import ConnectionClosed
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # cnn_core, when run as `python bench/classroom_load.py`
     sys.path.insert(0, str(ROOT))
+from cnn_core.runs import ACTIVE, EpochRecord, RunStatus, StepRecord  # noqa: E402 - after the path above
+from cnn_core.runs.records import Record, parse  # noqa: E402
+
 CANVAS = 280  # the Draw page's canvas side
 CANVAS_COMPONENT = "streamlit_drawable_canvas"  # a substring of the component's name
 FINISHED, COMPILE_ERROR, EARLY_FOR_RERUN, FRAGMENT_FINISHED = (
     ForwardMsg.FINISHED_SUCCESSFULLY, ForwardMsg.FINISHED_WITH_COMPILE_ERROR, ForwardMsg.FINISHED_EARLY_FOR_RERUN,
     ForwardMsg.FINISHED_FRAGMENT_RUN_SUCCESSFULLY)
-ACTIVE = ("queued", "running")
 CACHE_LIMIT = 400  # cacheable messages a client keeps at most (the browser ages them out by run count)
 WIRE: Counter[str] = Counter()  # traffic of all clients: BackMsgs sent, ForwardMsgs and bytes received, …
 SERVER_START_S = 180  # a cold start imports torch and plotly; on a busy 2-core machine that takes a while
@@ -839,12 +841,12 @@ def read_status(runs_dir: Path, run_id: str) -> dict[str, Any] | None:
     return None
 
 
-def read_records(runs_dir: Path, run_id: str) -> list[dict[str, Any]]:
+def read_records(runs_dir: Path, run_id: str) -> list[Record]:
     out = []
     with contextlib.suppress(OSError):
         for line in (runs_dir / run_id / "metrics.jsonl").read_text().splitlines():
             try:
-                out.append(json.loads(line))
+                out.append(parse(json.loads(line)))
             except ValueError:
                 break
     return out
@@ -862,7 +864,7 @@ async def wait_status(runs_dir: Path, run_id: str, done, timeout: float, what: s
     raise RuntimeError(f"run {run_id}: {what} not reached within {timeout:.0f} s (status: {status})")
 
 
-def images_per_s(records: list[dict[str, Any]], batch_size: int, started: float | None,
+def images_per_s(records: list[Record], batch_size: int, started: float | None,
                  window: tuple[float, float] | None = None, metrics_every: int | None = None) -> dict[str, Any]:
     """Training speed of a run: its epoch records' images_per_s (those whole epochs inside `window`, wall
     clock, when given), and from its step records (steps x batch / seconds between the first and last
@@ -871,18 +873,18 @@ def images_per_s(records: list[dict[str, Any]], batch_size: int, started: float 
     out: dict[str, Any] = {"epochs": [], "from_steps": None}
     if started is None:
         return out
-    wall = (lambda r: started + r.get("time", 0.0))
+    wall = (lambda r: started + r.time)
     epoch_start = started
     for r in records:
-        if r.get("event") == "epoch":
+        if isinstance(r, EpochRecord):
             if window is None or (epoch_start >= window[0] and wall(r) <= window[1]):
-                out["epochs"].append({"epoch": r.get("epoch"), "images_per_s": round(r["images_per_s"], 1)})
+                out["epochs"].append({"epoch": r.epoch, "images_per_s": round(r.images_per_s, 1)})
             epoch_start = wall(r)
-    steps = [r for r in records if r.get("event") == "step" and (window is None or window[0] <= wall(r) <= window[1])]
-    if len(steps) >= 2 and steps[-1]["time"] > steps[0]["time"]:
-        n_images = (steps[-1]["step"] - steps[0]["step"]) * batch_size
-        out["from_steps"] = round(n_images / (steps[-1]["time"] - steps[0]["time"]), 1)
-        out["step_window_s"] = round(steps[-1]["time"] - steps[0]["time"], 1)
+    steps = [r for r in records if isinstance(r, StepRecord) and (window is None or window[0] <= wall(r) <= window[1])]
+    if len(steps) >= 2 and steps[-1].time > steps[0].time:
+        n_images = (steps[-1].step - steps[0].step) * batch_size
+        out["from_steps"] = round(n_images / (steps[-1].time - steps[0].time), 1)
+        out["step_window_s"] = round(steps[-1].time - steps[0].time, 1)
     elif window is not None and metrics_every:
         # under 2 records in the window: it trained fewer than 2 x metrics_every steps in that time
         out["below"] = round(2 * metrics_every * batch_size / (window[1] - window[0]), 1)
@@ -1212,14 +1214,14 @@ async def benchmark(opts: Options) -> dict[str, Any]:
         # ---- the run the classroom watches
         epochs = opts.epochs
         if epochs is None:
-            epoch_s = next((r.get("seconds") for r in read_records(runs_dir, alone.get("run", "")) if
-                            r.get("event") == "epoch"), None) if not alone.get("skipped") else None
+            epoch_s = next((r.seconds for r in read_records(runs_dir, alone.get("run", "")) if
+                            isinstance(r, EpochRecord)), None) if not alone.get("skipped") else None
             epochs = 100 if not epoch_s else int(min(100, max(2, math.ceil(4 * (opts.duration + 60) / epoch_s))))
         run_id = await submit_run(base_url, errors, opts.model, opts.batch_size, epochs)
         report.update(run=run_id, run_epochs=epochs)
         log(opts, f"watched run {run_id} ({epochs} epochs): waiting for its first steps …")
         if runs_dir.is_dir():
-            await wait_status(runs_dir, run_id, lambda s: s.get("status") != "queued" and s.get("step", 0) > 0,
+            await wait_status(runs_dir, run_id, lambda s: s.get("status") != RunStatus.QUEUED and s.get("step", 0) > 0,
                               600, "its first step")
         rss_before = rss.sample()
 

@@ -58,3 +58,9 @@ LESSON_CLASSIC = "LeNet-5 (1998) on Fashion-MNIST — SGD 0.01, 10 epochs"  # op
 def preset_config(name: str, **overrides) -> TrainConfig:
     """A copy of the preset's config with `overrides` applied."""
     return dataclasses.replace(PRESETS[name].config, **overrides)
+
+
+def recipe_of(config: TrainConfig) -> str | None:
+    """The name of the recipe this config is exactly (recorded with the run, so its tutorial's accuracy stays
+    next to it even after a hosted demo clamps it); None for a config of one's own."""
+    return next((name for name, preset in PRESETS.items() if preset.config == config), None)

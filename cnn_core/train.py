@@ -108,24 +108,6 @@ def evaluate(model: Net, split: Split, data: DataBundle, batch_size: int = 1000)
     return loss.item() / len(split), correct.item() / len(split)
 
 
-@torch.inference_mode()
-def evaluate(model: Net, split: Split, data: DataBundle, batch_size: int = 1000) -> tuple[float, float]:
-    """Mean cross-entropy and accuracy of `model` on `split`."""
-    if len(split) == 0:
-        return math.nan, math.nan
-    was_training = model.training
-    model.eval()
-    loss = torch.zeros((), device=split.labels.device)
-    correct = torch.zeros((), device=split.labels.device, dtype=torch.long)
-    for start in range(0, len(split), batch_size):
-        y = split.labels[start : start + batch_size]
-        logits = model(model_inputs(split.images[start : start + batch_size], data, model.input_size))
-        loss += F.cross_entropy(logits, y, reduction="sum")
-        correct += (logits.argmax(1) == y).sum()
-    model.train(was_training)
-    return loss.item() / len(split), correct.item() / len(split)
-
-
 @dataclass
 class ResumePoint:
     """A run's training state after its `epoch`-th whole epoch: what `fit(resume=...)` continues from."""
@@ -140,8 +122,8 @@ class ResumePoint:
 
 
 def resume_point(state: TrainState) -> ResumePoint:
-    """The state to resume from, taken at the end of an epoch (after its records)."""
-    return ResumePoint(state.epoch, state.step, state.elapsed, History(state.history),
+    """The state to resume from, taken at the end of an epoch (after its records; an end record is not kept)."""
+    return ResumePoint(state.epoch, state.step, state.elapsed, state.history.until_epoch(state.epoch),
                        {k: v.detach().clone() for k, v in state.model.state_dict().items()},
                        state.optimizer.state_dict(), _generator_states(state))
 

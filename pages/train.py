@@ -4,11 +4,12 @@ import streamlit as st
 
 from cnn_core.config import ConfigError, TrainConfig
 from cnn_core.hosted import apply_limits, queue_full_message
-from cnn_core.presets import LESSON_CLASSIC, LESSON_MLP_VS_LENET, preset_config
+from cnn_core.presets import LESSON_CLASSIC, LESSON_MLP_VS_LENET, preset_config, recipe_of
 from ui.jobs import hosted_limits, job_manager, visitor
 from ui.live_run import live_run
-from ui.train_form import train_form
 from ui.navigation import through_app
+from ui.sweep_form import sweep_form
+from ui.train_form import train_form
 
 through_app()
 st.title("🏋️ Train")
@@ -16,8 +17,9 @@ jobs = job_manager()
 owner = visitor().tag  # a hash of the hosted visitor's key; None locally
 
 
-def submit(*configs: TrainConfig) -> list[str]:
-    """Queue runs, all or none (hosted: within the demo's limits, saying what changed); [] when refused."""
+def submit(*configs: TrainConfig, group: str | None = None) -> list[str]:
+    """Queue runs, all or none (hosted: within the demo's limits, saying what changed); [] when refused. Each
+    records the recipe it is (before any clamping); several with a `group` are one sweep."""
     limits = hosted_limits()
     busy = queue_full_message(len(jobs.active_runs()), limits, wanted=len(configs))
     try:
@@ -31,7 +33,10 @@ def submit(*configs: TrainConfig) -> list[str]:
         return []
     for note in dict.fromkeys(note for _, notes in limited for note in notes):
         st.toast(note, icon="ℹ️")
-    return [jobs.submit(config, owner=owner) for config, _ in limited]
+    if group is not None:
+        return jobs.submit_group([config for config, _ in limited], owner=owner, group=group)
+    return [jobs.submit(config, owner=owner, recipe=recipe_of(original))
+            for original, (config, _) in zip(configs, limited)]
 
 
 left, right = st.columns([1, 1.5], gap="large")
@@ -51,6 +56,12 @@ with left:
             ids = submit(*(preset_config(name) for name in names))
             if ids:
                 st.switch_page("pages/runs.py", query_params={"compare": ",".join(ids)})
+    with st.expander("Sweep: a grid of runs"):
+        if config is not None and (sweep := sweep_form(config)) is not None:
+            configs, group = sweep
+            if st.button(f"Start {len(configs)} runs", key="sweep_start", disabled=not configs, icon="🧪"):
+                if submit(*configs, group=group):
+                    st.switch_page("pages/runs.py", query_params={"group": group})
 
 with right:
     run_id = st.query_params.get("run")

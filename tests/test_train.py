@@ -1,13 +1,18 @@
-"""fit(): it learns, fires its events in order, stops on request, detects divergence, is reproducible."""
+"""fit(): it learns, fires its events in order, stops on request, detects divergence, is reproducible, and a
+run resumed from the end of an epoch ends exactly where an unbroken one does."""
 
-import threading
+import dataclasses
 
 import pytest
 import torch
 
 from cnn_core.callbacks import Checkpointer
+from cnn_core.checkpoints import load_resume, resume_bytes
 from cnn_core.config import ConfigError, TrainConfig
-from cnn_core.train import Callback, fit
+from cnn_core.events import Callback, Stop
+from cnn_core.runs import EndRecord, EpochRecord, RunStatus, StepRecord
+from cnn_core.runs.protocol import Reporter, Saved
+from cnn_core.train import fit, resume_point
 
 
 class EventLog(Callback):
@@ -35,16 +40,17 @@ def tiny_config(**kw):
 def test_fit_learns_and_fires_events_in_order(tiny_bundle):
     log = EventLog()
     state = fit(tiny_config(), [log], data=tiny_bundle)
-    assert state.status == "finished"
+    assert state.status is RunStatus.FINISHED
     assert log.events[0] == "begin" and log.events[-1] == "end"
     assert log.events.count("epoch") == 2
     assert log.events.count("step") == state.step // 5 == 2 * 19 // 5
     assert log.events.index("epoch") > log.events.index("step")
-    steps = [r for r in state.history if r["event"] == "step"]
-    assert steps[-1]["train_loss"] < steps[0]["train_loss"]
+    steps = state.history.steps
+    assert all(isinstance(r, StepRecord) for r in steps) and steps[-1].train_loss < steps[0].train_loss
     assert state.test_acc > 0.5  # chance is 0.1
-    epoch = [r for r in state.history if r["event"] == "epoch"][-1]
-    assert {"train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds", "images_per_s"} <= set(epoch)
+    epoch = state.history.epochs[-1]
+    assert isinstance(epoch, EpochRecord) and epoch.epoch == 2 and epoch.val_acc is not None
+    assert epoch.images_per_s > 0 and state.history.best_val_acc == max(e.val_acc for e in state.history.epochs)
 
 
 @pytest.mark.parametrize("schedule", ["step", "cosine", "onecycle"])
@@ -52,41 +58,47 @@ def test_fit_learns_and_fires_events_in_order(tiny_bundle):
 def test_every_optimizer_and_schedule_runs(tiny_bundle, optimizer, schedule):
     state = fit(tiny_config(epochs=1, optimizer=optimizer, schedule=schedule, lr=0.01, augment=True,
                             label_smoothing=0.1), data=tiny_bundle)
-    assert state.status == "finished" and state.step == 19
+    assert state.status is RunStatus.FINISHED and state.step == 19
 
 
 def test_same_seed_same_metrics_on_cpu(tiny_bundle):
     a = fit(tiny_config(epochs=1, seed=3), data=tiny_bundle)
     b = fit(tiny_config(epochs=1, seed=3), data=tiny_bundle)
-    strip = lambda h: [{k: v for k, v in r.items() if k not in ("time", "seconds", "images_per_s")} for r in h]  # noqa: E731
     assert strip(a.history) == strip(b.history)
 
 
+def strip(history):
+    """The records without what depends on the clock."""
+    return [{k: v for k, v in dataclasses.asdict(r).items() if k not in ("time", "seconds", "images_per_s")}
+            for r in history]
+
+
 def test_stop_is_honoured_within_one_step(tiny_bundle):
-    stop = threading.Event()
+    stop = Stop()
 
     class StopAtStep(Callback):
         def on_step(self, state):
-            stop.set()
+            stop.request(RunStatus.STOPPED)
 
     state = fit(tiny_config(epochs=5), [StopAtStep()], data=tiny_bundle, stop=stop)
-    assert state.status == "stopped"
+    assert state.status is RunStatus.STOPPED
     assert state.step == 5  # the step that set the flag, and not one more
-    assert state.history[-1]["event"] == "end" and state.test_acc is not None
+    assert isinstance(state.history[-1], EndRecord) and state.test_acc is not None
+    assert state.history.epochs == []  # a partial epoch leaves no epoch record
 
 
 def test_huge_learning_rate_diverges_and_keeps_history(tiny_bundle):
     state = fit(tiny_config(optimizer="sgd", lr=10.0, epochs=3, metrics_every=1), data=tiny_bundle)
-    assert state.status == "diverged"
+    assert state.status is RunStatus.DIVERGED
     assert state.step < 3 * 19
-    assert state.history[-1]["event"] == "end" and state.history[-1]["status"] == "diverged"
+    assert state.history.end.status is RunStatus.DIVERGED
     assert len(state.history) > 1
 
 
 def test_early_stopping(tiny_bundle):
     state = fit(tiny_config(epochs=30, lr=1e-9, patience=1), data=tiny_bundle)
-    assert state.status == "early_stopped"
-    assert sum(r["event"] == "epoch" for r in state.history) < 30
+    assert state.status is RunStatus.EARLY_STOPPED
+    assert len(state.history.epochs) < 30
 
 
 def test_checkpointer_writes_epochs_best_and_last(tiny_bundle, tmp_path):
@@ -109,3 +121,47 @@ def test_cuda_without_gpu_is_a_clear_error(tiny_bundle):
         pytest.skip("a GPU is present")
     with pytest.raises(ConfigError, match="no GPU"):
         fit(tiny_config(device="cuda"), data=tiny_bundle)
+
+
+class StopInEpoch(Callback):
+    """Stops the run a few steps into `epoch`, as a Cancel (or a killed worker) would."""
+
+    def __init__(self, epoch: int, after_steps: int = 7):
+        self.epoch, self.after_steps = epoch, after_steps
+
+    def on_step(self, state):
+        if state.epoch == self.epoch and state.step >= (self.epoch - 1) * state.steps_per_epoch + self.after_steps:
+            state.stop.request(RunStatus.STOPPED)
+
+
+@pytest.mark.parametrize("recipe", [
+    dict(optimizer="adamw", schedule="onecycle", augment=True, weight_decay=1e-3),
+    dict(optimizer="momentum", lr=0.02, schedule="step", label_smoothing=0.1),
+])
+def test_resumed_run_ends_exactly_as_an_unbroken_one(tiny_bundle, recipe):
+    config = tiny_config(epochs=3, seed=11, **recipe)
+    whole = fit(config, data=tiny_bundle)
+    saved = {}
+    reporter = Reporter(lambda m: saved.__setitem__(m.name, m.data) if isinstance(m, Saved) else None,
+                        keep_epochs=False)
+    cut = fit(config, [reporter, StopInEpoch(2)], data=tiny_bundle)
+    assert cut.status is RunStatus.STOPPED and cut.step < 2 * 19
+    point = load_resume(saved["resume.safetensors"])  # written after epoch 1, the last whole one
+    assert [e.epoch for e in point.history.epochs] == [1]
+    resumed = fit(config, data=tiny_bundle, resume=point)
+    assert resumed.status is RunStatus.FINISHED and resumed.step == whole.step == 3 * 19
+    assert strip(resumed.history) == strip(whole.history)  # same curves, same test accuracy
+    assert resumed.test_acc == whole.test_acc
+    for (name, a), b in zip(whole.model.state_dict().items(), resumed.model.state_dict().values()):
+        assert torch.equal(a, b), name
+    assert resumed.history.epochs[-1].time >= point.history.epochs[-1].time  # the clock goes on from the cut
+
+
+def test_resume_point_round_trips_without_pickle(tiny_bundle):
+    state = fit(tiny_config(epochs=1), data=tiny_bundle)
+    data = resume_bytes(resume_point(state))
+    assert b"cnn-studio-resume" in data[:4096]
+    point = load_resume(data)
+    assert point.history == state.history.until_epoch(1) and point.epoch == 1
+    with pytest.raises(ValueError):
+        load_resume(b"not a resume file")

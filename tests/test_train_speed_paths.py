@@ -76,13 +76,12 @@ def test_fused_optimizers_step_like_the_plain_ones(optimizer):
 def test_epoch_metrics_do_not_depend_on_the_report_interval(tiny_bundle):
     every_step = fit(tiny_config(metrics_every=1), data=tiny_bundle)
     sparse = fit(tiny_config(metrics_every=7), data=tiny_bundle)  # 19 steps: a remainder after the last report
-    epoch = lambda s: next(r for r in s.history if r["event"] == "epoch")  # noqa: E731
-    assert epoch(sparse)["train_loss"] == pytest.approx(epoch(every_step)["train_loss"], rel=1e-5)
-    assert epoch(sparse)["train_acc"] == pytest.approx(epoch(every_step)["train_acc"])
-    steps = [r for r in every_step.history if r["event"] == "step"]
+    epoch, sparse_epoch = every_step.history.epochs[0], sparse.history.epochs[0]
+    assert sparse_epoch.train_loss == pytest.approx(epoch.train_loss, rel=1e-5)
+    assert sparse_epoch.train_acc == pytest.approx(epoch.train_acc)
     sizes = [32] * 18 + [600 - 18 * 32]
-    mean = sum(r["train_loss"] * n for r, n in zip(steps, sizes)) / 600
-    assert epoch(every_step)["train_loss"] == pytest.approx(mean, rel=1e-5)
+    mean = sum(r.train_loss * n for r, n in zip(every_step.history.steps, sizes, strict=True)) / 600
+    assert epoch.train_loss == pytest.approx(mean, rel=1e-5)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")

@@ -39,8 +39,6 @@ def job_manager() -> JobManager:
                     limits.max_run_age_s if limits.enabled else None)
 
 
-
-
 @st.cache_resource
 def _access(root: str, hosted: str, private: str) -> Access:
     return server_access(Path(root))
@@ -98,7 +96,8 @@ def sidebar_status() -> None:
     for run in mine[:3]:
         position = jobs.queue_position(run.id)
         label = f"waiting · #{position} in queue" if position else f"{run.state} · epoch {run.status.get('epoch', 0)}"
-        st.progress(run.progress, text=f"[{run.config.model}]({_run_link(run.id)}) {label}")
+        name = run.config.model if run.config else run.id
+        st.progress(run.progress, text=f"[{name}]({_run_link(run.id)}) {label}")
     if others:  # other visitors' runs: how busy the queue is, nothing more
         st.caption(f"{others} other run{'s' if others > 1 else ''} training or waiting")
 

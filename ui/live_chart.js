@@ -1,11 +1,10 @@
 // CNN studio's live training curves: each run's records arrive as server-sent events (GET
 // /api/runs/<id>/events, ui/stream.py) and are drawn here, in the browser, as SVG. No script reruns while a
 // run trains; when every run shown has ended, one trigger ("ended") asks Streamlit to redraw the page once.
-// data: {mode: "single" | "overlay", runs: [{id, url, label, color}], epochs}
+// data: {mode: "single" | "overlay", runs: [{id, url, label, color}], epochs, active: [status…], icons: {status: icon},
+//        waiting: the queued status, training: the running one} (from cnn_core.runs.RunStatus: none is written here)
 
-const ACTIVE = new Set(["queued", "running"]);
-const ICONS = {queued: "⏳", running: "🏃", finished: "✅", stopped: "⏹️", cancelled: "⏹️", diverged: "💥",
-               early_stopped: "🛑", interrupted: "⚠️", failed: "❌"};
+let ACTIVE = new Set(), ICONS = {}, WAITING = null, TRAINING = null;
 const SVG = "http://www.w3.org/2000/svg";
 
 function el(tag, attrs = {}, parent = null, ns = SVG) {
@@ -86,8 +85,11 @@ function statusLine(run, epochs) {
   const state = s.status || "connecting";
   const step = s.step || 0, total = s.total_steps || 0;
   let text = `${ICONS[state] || ""} ${state} · epoch ${s.epoch || 0}/${epochs} · step ${step}/${total || "?"}`;
-  if (state === "queued") text = `${ICONS.queued} waiting in the queue: it starts when the runs before it end`;
-  if (state === "running" && step && total && s.elapsed) text += ` · about ${Math.round(s.elapsed * (total / step - 1))} s left`;
+  if (state === WAITING) text = `${ICONS[WAITING]} waiting in the queue: it starts when the runs before it end`;
+  const from = s.resumed_at_step || 0, before = s.resumed_at_elapsed || 0;  // a resumed run's pace: since it resumed
+  if (state === TRAINING && step > from && total && s.elapsed) {
+    text += ` · about ${Math.round((s.elapsed - before) / (step - from) * (total - step))} s left`;
+  }
   const epochsDone = run.records.filter((r) => r.event === "epoch");
   const facts = [];
   if (typeof s.best_val_acc === "number") facts.push(`best validation accuracy ${(s.best_val_acc * 100).toFixed(2)}%`);
@@ -98,6 +100,7 @@ function statusLine(run, epochs) {
 
 export default function (component) {
   const {data, parentElement, setTriggerValue} = component;
+  ACTIVE = new Set(data.active); ICONS = data.icons; WAITING = data.waiting; TRAINING = data.training;
   const runs = data.runs.map((r) => ({...r, records: [], status: null, ended: false}));
   const root = el("div", {class: "cnn-live", "data-mode": data.mode}, null, null);
   parentElement.replaceChildren(root);

@@ -9,6 +9,7 @@ from pathlib import Path
 import streamlit as st
 
 from cnn_core.plots.training import COLORS
+from cnn_core.runs import RunStatus
 
 CSS = """
 .cnn-live { font-family: var(--st-font, sans-serif); color: var(--st-text-color, #31333f); font-size: 14px; }
@@ -39,5 +40,8 @@ def live_curves(run_ids: Sequence[str], *, key: str, epochs: int = 0, labels: Se
     (running train loss, validation accuracy). When every run has ended the page reruns once."""
     runs = [{"id": run_id, "url": events_url(run_id, share), "label": label, "color": COLORS[i % len(COLORS)]}
             for i, (run_id, label) in enumerate(zip(run_ids, labels or run_ids))]
-    _component(key=key, data={"mode": "single" if len(runs) == 1 else "overlay", "runs": runs, "epochs": epochs},
+    statuses = {"active": [str(s) for s in RunStatus if s.is_active], "icons": {str(s): s.icon for s in RunStatus},
+                "waiting": str(RunStatus.QUEUED), "training": str(RunStatus.RUNNING)}
+    _component(key=key, data={"mode": "single" if len(runs) == 1 else "overlay", "runs": runs, "epochs": epochs,
+                              **statuses},
                on_ended_change=on_ended or (lambda: None))

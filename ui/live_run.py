@@ -4,19 +4,22 @@ from __future__ import annotations
 
 import streamlit as st
 
-from cnn_core.jobs import ACTIVE_STATUSES, JobManager, RunInfo
 from cnn_core.plots.training import curves_figure
 from cnn_core.presets import PRESETS
+from cnn_core.runs import JobManager, RunInfo, RunStatus
 from ui.jobs import access, readable_run, visitor
 from ui.live_chart import live_curves
 from ui.model_picker import open_run_in
 
-STATUS_ICONS = {"queued": "⏳", "running": "🏃", "finished": "✅", "stopped": "⏹️", "cancelled": "⏹️",
-                "diverged": "💥", "early_stopped": "🛑", "interrupted": "⚠️", "failed": "❌"}
-
 
 def _fmt_pct(x: float | None) -> str:
-    return "—" if x is None or x != x else f"{x:.2%}"
+    return "—" if x is None else f"{x:.2%}"
+
+
+def _reported(run: RunInfo) -> float | None:
+    """What the tutorial behind the run's recipe reported (the recipe is recorded with the run)."""
+    preset = PRESETS.get(run.recipe) if run.recipe else None
+    return preset.reported_acc if preset else None
 
 
 def _eta(run: RunInfo) -> str:
@@ -24,36 +27,54 @@ def _eta(run: RunInfo) -> str:
     return "" if eta is None else f" · about {eta:.0f} s left"
 
 
-def _render(jobs: JobManager, run: RunInfo) -> None:
-    icon = STATUS_ICONS.get(run.state, "")
+def _render(jobs: JobManager, run: RunInfo, owner: bool) -> None:
+    state = run.state
     position = jobs.queue_position(run.id)
-    st.markdown(f"**{icon} {run.state}** · `{run.id}`" + (f" · waiting, #{position} in the queue" if position else ""))
+    st.markdown(f"**{state.icon} {state}** · `{run.id}`" + (f" · waiting, #{position} in the queue" if position else ""))
     epoch = run.status.get("epoch", 0)
     st.progress(run.progress, text=f"epoch {epoch}/{run.config.epochs} · step {run.status.get('step', 0)}/"
                                    f"{run.status.get('total_steps', '?')}{_eta(run)}")
-    if run.state == "failed":
+    if state is RunStatus.FAILED:
         st.error(f"The run failed: {run.status.get('error', 'unknown error')}")
-    if run.state == "diverged":
+    if state is RunStatus.DIVERGED:
         st.warning("The loss became NaN or infinite: the learning rate is probably too high. Try 10x smaller.")
-    if run.state == "interrupted":
-        st.warning("The app stopped while this run trained. Its last checkpoint is kept; start it again to finish.")
-    epochs = [r for r in run.history if r["event"] == "epoch"]
+    if state is RunStatus.INTERRUPTED:
+        st.warning("The app stopped while this run trained. It can continue from the end of its last whole epoch.")
+    if owner and state.resumable:
+        _resume_button(jobs, run)
+    history = run.history
     cols = st.columns(4)
-    test_acc = run.status.get("test_acc")
-    reported = next((p.reported_acc for p in PRESETS.values() if p.config == run.config and p.reported_acc), None)
+    test_acc, reported = history.test_acc, _reported(run)
     versus = f"{(test_acc - reported) * 100:+.2f} pts" if reported and test_acc is not None else None
-    cols[0].metric("best val accuracy", _fmt_pct(run.status.get("best_val_acc")))
+    cols[0].metric("best val accuracy", _fmt_pct(history.best_val_acc))
     cols[1].metric("test accuracy", _fmt_pct(test_acc), delta=versus,
                    help=f"The delta compares with the tutorial's {reported:.2%}." if reported else None)
-    cols[2].metric("images / s", f"{epochs[-1]['images_per_s']:.0f}" if epochs else "—")
+    speed = history.images_per_s
+    cols[2].metric("images / s", f"{speed:.0f}" if speed else "—")
     cols[3].metric("seconds", f"{run.status.get('elapsed', 0):.1f}")
     if reported:
         st.caption(f"The tutorial behind this recipe reported **{reported:.2%}** test accuracy"
                    + (f"; this run reached **{test_acc:.2%}**." if test_acc is not None else "."))
     if run.history:
         st.plotly_chart(curves_figure(run.history), key=f"curves_{run.id}")
-    elif run.state in ACTIVE_STATUSES:
+    elif state.is_active:
         st.info("Loading data and starting: the first points appear after the first few steps.")
+
+
+def _resume_button(jobs: JobManager, run: RunInfo) -> None:
+    if not run.can_resume:
+        st.caption("It ended before its first epoch did: there is nothing to continue from. Start it again.")
+        return
+    done = run.history.epochs[-1].epoch if run.history.epochs else 0
+    if st.button(f"Resume from epoch {done}", key=f"resume_{run.id}", icon="▶️",
+                 help="Continue with the model, optimizer, schedule and random state saved after that epoch: "
+                      "it ends as if it had never stopped."):
+        try:
+            jobs.resume(run.id)
+        except ValueError as e:
+            st.error(str(e))
+            return
+        st.rerun()
 
 
 def live_run(jobs: JobManager, run_id: str) -> None:
@@ -69,7 +90,10 @@ def live_run(jobs: JobManager, run_id: str) -> None:
     if owner and rule.private:
         st.caption(f"Share this run, read-only: `/train?run={run_id}&share={rule.share_token(run_id)}` "
                    "(whoever opens it sees its curves and results, and cannot change anything).")
-    if run.state in ACTIVE_STATUSES:
+    if run.state is RunStatus.UNREADABLE:
+        st.error(f"Run `{run_id}` cannot be read: {run.error}")
+        return
+    if run.state.is_active:
         c = run.config
         st.markdown(f"**`{c.model}`** on {c.dataset} · {c.epochs} epochs · batch {c.batch_size} · {c.optimizer} "
                     f"lr {c.lr:g} · `{run_id}`")
@@ -77,7 +101,7 @@ def live_run(jobs: JobManager, run_id: str) -> None:
             jobs.cancel(run_id)
         live_curves([run_id], key=f"live_{run_id}", epochs=c.epochs, share=me.share if not owner else None)
         return
-    _render(jobs, run)
+    _render(jobs, run, owner)
     if owner and run.checkpoint is not None:
         st.markdown("**Next:** look inside the model you trained, or draw a digit for it.")
         inspect, draw = st.columns(2)

@@ -29,7 +29,8 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cnn_core.access import VISITOR_COOKIE, Access, Visitor, new_key, server_access
-from cnn_core.jobs import ACTIVE_STATUSES, RunStore, runs_dir
+from cnn_core.runs import RunStatus, RunStore, runs_dir
+from cnn_core.runs.records import to_dict
 
 POLL_S = 0.5  # how often a watched run's files are read: the longest an update waits on the server
 HEARTBEAT_S = 15.0  # a comment line on a quiet stream, so proxies keep it open
@@ -76,7 +77,7 @@ class _Watch:
 
     @property
     def final(self) -> bool:
-        return self.gone or (bool(self.status) and self.status.get("status") not in ACTIVE_STATUSES)
+        return self.gone or (bool(self.status) and not RunStatus.parse(self.status.get("status")).is_active)
 
 
 class RunFeedHub:
@@ -92,12 +93,12 @@ class RunFeedHub:
         try:
             status = self.store.read_status(watch.run_id)
         except (KeyError, OSError, ValueError):
-            if not self.store.folder(watch.run_id).exists():
+            if not self.store.folder(watch.run_id).path.exists():
                 watch.gone = True
                 return True
             return False  # status.json being replaced: next time
         records, watch.offset = self.store.tail(watch.run_id, watch.offset)
-        watch.records.extend(records)
+        watch.records.extend(to_dict(r) for r in records)
         changed = bool(records) or status != watch.status
         if status != watch.status:
             watch.status, watch.status_event = status, sse("status", status)

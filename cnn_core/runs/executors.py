@@ -24,7 +24,7 @@ from collections import deque
 from pathlib import Path
 from typing import Protocol
 
-from cnn_core.events import Stop
+from cnn_core.events import Callback, Stop
 from cnn_core.runs.protocol import Ended, Job, Send, read_frame, train_job
 from cnn_core.runs.settings import RunSettings
 
@@ -50,16 +50,19 @@ class Executor(Protocol):
 
 
 class InlineExecutor:
-    """Trains in the calling thread."""
+    """Trains in the calling thread, with extra `fit` callbacks if given (the CLI's progress bar)."""
 
     name = "inline"
+
+    def __init__(self, callbacks: list[Callback] | None = None):
+        self.callbacks = callbacks or []
 
     def run(self, job: Job, send: Send, stop: Stop) -> list[str]:
         if job.threads:
             import torch
 
             torch.set_num_threads(job.threads)  # this thread's OpenMP team (the setting is per thread)
-        train_job(job, send, stop)
+        train_job(job, send, stop, self.callbacks)
         return []
 
     def close(self) -> None:

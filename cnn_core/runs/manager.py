@@ -20,6 +20,7 @@ from cnn_core.runs.executors import Executor, InlineExecutor, WorkerLost
 from cnn_core.runs.protocol import Job, RunWriter
 from cnn_core.runs.status import RunStatus
 from cnn_core.runs.store import RunStore, delete_old_runs
+from cnn_core.runs.sweep import new_group
 
 
 def threads_for(concurrent_runs: int, cores: int | None = None) -> int:
@@ -96,7 +97,7 @@ class JobManager:
         """Queue several runs as one group (a sweep): all validated first, then all queued; their ids."""
         for config in configs:
             config.validate()
-        group = group or f"sweep-{time.strftime('%Y%m%d-%H%M%S')}-{os.urandom(2).hex()}"
+        group = group or new_group()
         return [self.submit(config, owner, group=group) for config in configs]
 
     def resume(self, run_id: str) -> None:

@@ -170,6 +170,8 @@ class RunWriter:
             self.ended = message
             self.store.set_status(self.run_id, message.status, finished=time.time(),
                                   **({"error": message.error} if message.error else {}))
+            if not message.status.resumable:  # it ended for good: the resume state is only weight on the disk
+                self.folder.resume_state.unlink(missing_ok=True)
 
     def fail(self, reason: str) -> None:
         """The worker died without saying how the run ended."""

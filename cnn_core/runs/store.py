@@ -1,5 +1,5 @@
 """RunStore: the runs folder, one RunFolder per run. Written by the app side only (the process that queued the
-run applies what its worker reports, see cnn_core.runs.writer); read by anyone: pages, the CLI, the Gradio twin.
+run applies what its worker reports, cnn_core.runs.protocol.RunWriter); read by anyone: pages, the CLI, the Gradio twin.
 
 Safe to share between threads: ids never collide, status updates do not lose each other's fields, a run
 appears in the folder whole (created aside, then renamed in), and listing never raises: a folder that cannot be
@@ -219,6 +219,8 @@ class RunStore:
         status = _read_json(folder.status)
         meta = _read_json(folder.meta) if folder.meta.exists() else {"owner": status.get("owner")}
         history, _ = self.tail(run_id)
+        if not folder.path.is_dir():  # deleted (renamed aside) while this read: what was read may be partial
+            raise KeyError(f"Run {run_id!r} was deleted.")
         return RunInfo(run_id, folder, config, status, History(history), meta)
 
     def list(self) -> list[RunInfo]:

@@ -1,6 +1,9 @@
-"""Background runs: queue order, cancel, persistence and reload, interrupted detection, two at once."""
+"""Background runs: queue order, cancel, persistence and reload, interrupted detection, two at once, sweeps,
+resume; the process executor (a killed worker fails only its run, which then resumes to the end)."""
 
 import json
+import os
+import signal
 import threading
 import time
 
@@ -8,8 +11,10 @@ import pytest
 import torch
 
 from cnn_core.config import ConfigError, TrainConfig
-from cnn_core.jobs import JobManager, RunStore, threads_for
-from cnn_core.train import Callback
+from cnn_core.events import Callback
+from cnn_core.runs import EndRecord, EpochRecord, JobManager, RunStatus, RunStore, StepRecord, threads_for
+from cnn_core.runs.executors import InlineExecutor, ProcessExecutor
+from cnn_core.runs.protocol import Began, Ended, Recorded
 from tests.hammer import failures, hammer
 
 
@@ -28,12 +33,11 @@ def test_run_persists_metrics_status_and_checkpoints(store):
     run_id = jobs.submit(small(epochs=2))
     jobs.wait(run_id, timeout=120)
     run = store.read(run_id)
-    assert run.state == "finished" and run.progress == 1.0
+    assert run.state is RunStatus.FINISHED and run.progress == 1.0
     assert run.config == small(epochs=2)
-    events = [r["event"] for r in run.history]
-    assert events.count("epoch") == 2 and events[-1] == "end" and "step" in events
-    assert run.status["test_acc"] == run.history[-1]["test_acc"] > 0.1
-    names = sorted(p.name for p in run.folder.glob("*.safetensors"))
+    assert len(run.history.epochs) == 2 and isinstance(run.history[-1], EndRecord) and run.history.steps
+    assert run.status["test_acc"] == run.history.test_acc > 0.1
+    names = sorted(p.name for p in run.folder.path.glob("*.safetensors"))
     assert names == ["best.safetensors", "epoch-1.safetensors", "epoch-2.safetensors", "last.safetensors"]
     assert run.checkpoint.name == "last.safetensors"
 
@@ -46,7 +50,7 @@ def test_queue_runs_in_order_one_at_a_time(store):
     for run_id in ids:
         jobs.wait(run_id, timeout=120)
     runs = [store.read(i) for i in ids]
-    assert all(r.state == "finished" for r in runs)
+    assert all(r.state is RunStatus.FINISHED for r in runs)
     starts = [r.status["started"] for r in runs]
     ends = [r.status["finished"] for r in runs]
     assert starts == sorted(starts) and ends[0] <= starts[1] and ends[1] <= starts[2]
@@ -59,7 +63,7 @@ def test_two_runs_at_once(store):
     jobs.wait(a, timeout=120)
     jobs.wait(b, timeout=120)
     ra, rb = store.read(a), store.read(b)
-    assert ra.state == rb.state == "finished"
+    assert ra.state is rb.state is RunStatus.FINISHED
     assert ra.status["started"] < rb.status["finished"] and rb.status["started"] < ra.status["finished"]
 
 
@@ -71,10 +75,11 @@ def test_runs_at_once_share_the_cores_instead_of_oversubscribing_them():
 def test_each_worker_trains_with_its_share_of_threads(store, monkeypatch):
     seen = []
 
-    def fake_fit(config, callbacks, stop):
+    def fake_train_job(job, send, stop, callbacks=None):
         seen.append(torch.get_num_threads())  # in the worker thread, as the real fit's ops would see it
+        send(Ended(RunStatus.FINISHED))
 
-    monkeypatch.setattr("cnn_core.jobs.fit", fake_fit)
+    monkeypatch.setattr("cnn_core.runs.executors.train_job", fake_train_job)
     before = torch.get_num_threads()
     jobs = JobManager(store, max_concurrent=2, threads_per_run=1)
     for run_id in [jobs.submit(small()), jobs.submit(small(seed=1))]:
@@ -93,20 +98,16 @@ def test_cancel_running_and_waiting(store, monkeypatch):
             started.set()
             release.wait(10)
 
-    import cnn_core.jobs as jobs_module
-
-    real_fit = jobs_module.fit
-    monkeypatch.setattr(jobs_module, "fit", lambda cfg, cbs, stop: real_fit(cfg, [*cbs, Gate()], stop=stop))
-    jobs = JobManager(store, max_concurrent=1)
+    jobs = JobManager(store, InlineExecutor([Gate()]), max_concurrent=1)
     running, waiting = jobs.submit(small(epochs=5)), jobs.submit(small())
     assert started.wait(60)
     jobs.cancel(waiting)
     jobs.cancel(running)
     release.set()
     jobs.wait(running, timeout=60)
-    assert store.read(waiting).state == "cancelled"
+    assert store.read(waiting).state is RunStatus.CANCELLED
     run = store.read(running)
-    assert run.state == "stopped" and run.status["step"] == 2  # stopped at the next step
+    assert run.state is RunStatus.STOPPED and run.status["step"] == 2  # stopped at the next step
     assert run.checkpoint is not None
 
 
@@ -115,10 +116,10 @@ def test_restart_lists_past_runs_and_marks_interrupted(store):
     done = jobs.submit(small())
     jobs.wait(done, timeout=120)
     ghost = store.create(small())  # as if the process died while it trained
-    store.set_status(ghost, status="running", pid=2**22 + 12345)
+    store.set_status(ghost, RunStatus.RUNNING, pid=2**22 + 12345)
     fresh = JobManager(RunStore(store.root))
     runs = {r.id: r.state for r in fresh.store.list()}
-    assert runs == {done: "finished", ghost: "interrupted"}
+    assert runs == {done: RunStatus.FINISHED, ghost: RunStatus.INTERRUPTED}
 
 
 def test_bad_config_is_rejected_before_anything_is_written(store):
@@ -134,7 +135,7 @@ def test_failed_run_reports_why(store):
                                model_args={"layers": [{"type": "conv", "channels": 2, "kernel": 99}]}))
     jobs.wait(run_id, timeout=60)
     run = store.read(run_id)
-    assert run.state == "failed" and "Layer 1" in run.status["error"]
+    assert run.state is RunStatus.FAILED and "Layer 1" in run.status["error"]
 
 
 def test_owner_filter_and_delete(store):
@@ -142,40 +143,36 @@ def test_owner_filter_and_delete(store):
     mine, theirs = jobs.submit(small(), owner="me"), jobs.submit(small(), owner="you")
     jobs.wait(mine, timeout=120)
     jobs.wait(theirs, timeout=120)
-    assert [r.id for r in store.list(owner="me")] == [mine]
+    assert [r.id for r in store.list() if r.meta["owner"] == "me"] == [mine]
     store.delete(theirs)
     assert [r.id for r in store.list()] == [mine]
-    assert json.loads((store.folder(mine) / "config.json").read_text())["model"] == "mlp"
+    assert json.loads(store.folder(mine).config.read_text())["model"] == "mlp"
 
 
 # ---------------------------------------------------------------- many sessions at once
 # The app's one JobManager (and its RunStore) serves every session from its own thread.
 
 
-def fake_fit(config, callbacks, stop):
-    """A run in a few milliseconds: the RunRecorder's events, each record stamped with the run's seed."""
-    from types import SimpleNamespace
+class FakeExecutor:
+    """A run in a few milliseconds: Began, three step records stamped with the run's seed (as their lr), the end."""
 
-    from cnn_core.jobs import RunRecorder
+    name = "fake"
 
-    state = SimpleNamespace(status="running", epoch=1, step=0, total_steps=3, elapsed=0.0, best_val_acc=None,
-                            test_acc=None, device="cpu", history=[])
-    recorders = [cb for cb in callbacks if isinstance(cb, RunRecorder)]
-    for cb in recorders:
-        cb.on_train_begin(state)
-    for step in range(1, 4):
-        if stop.is_set():
-            state.status = "stopped"
-            break
-        state.step = step
-        state.history.append({"event": "step", "step": step, "seed": config.seed})
-        for cb in recorders:
-            cb.on_step(state)
-    else:
-        state.status = "finished"
-    state.history.append({"event": "end", "seed": config.seed})
-    for cb in recorders:
-        cb.on_train_end(state)
+    def run(self, job, send, stop):
+        seed = float(job.config.seed)
+        send(Began(3, "cpu", os.getpid(), 0, 0, 0.0))
+        status = RunStatus.FINISHED
+        for step in range(1, 4):
+            if stop.is_set():
+                status = RunStatus.STOPPED
+                break
+            send(Recorded(StepRecord(1, step, 0.0, None, None, seed)))
+        send(Recorded(EndRecord(1, 3, 0.0, status, None, None, 0.0)))
+        send(Ended(status))
+        return []
+
+    def close(self):
+        pass
 
 
 def test_status_updates_from_many_threads_are_all_kept(store):
@@ -197,25 +194,24 @@ def test_run_ids_never_collide_when_many_start_at_once(store):
 def test_listing_while_other_sessions_delete_runs(store):
     ids = [store.create(small(seed=i)) for i in range(300)]
     for i, run_id in enumerate(ids):
-        store.append(run_id, {"event": "end", "seed": i})
+        store.append(run_id, StepRecord(1, 1, 0.0, None, None, float(i)))
     calls = [lambda run_id=run_id: store.delete(run_id) for run_id in ids]
     calls += [store.list for _ in range(60)]
     results = hammer(calls[::2] + calls[1::2], threads=8)  # deletes and listings interleaved
     assert not failures(results), failures(results)
     for listing, _ in results:
         for run in listing or []:
-            assert run.config.seed == run.history[-1]["seed"]  # a listed run is whole and its own
+            assert run.config.seed == run.history[-1].lr  # a listed run is whole and its own
 
 
-def test_many_sessions_submit_cancel_delete_and_list_at_once(store, monkeypatch):
-    monkeypatch.setattr("cnn_core.jobs.fit", fake_fit)
-    jobs = JobManager(store, max_concurrent=2)
+def test_many_sessions_submit_cancel_delete_and_list_at_once(store):
+    jobs = JobManager(store, FakeExecutor(), max_concurrent=2)
     submitted: dict[int, str] = {}
 
     def whole(run) -> bool:  # a listed run is complete and nobody else's
-        ended = run.state in ("finished", "stopped")
-        return (all(r["seed"] == run.config.seed for r in run.history)
-                and (not ended or (run.history and run.history[-1]["event"] == "end")))
+        ended = run.state in (RunStatus.FINISHED, RunStatus.STOPPED)
+        return (all(r.lr == run.config.seed for r in run.history.steps)
+                and (not ended or (run.history and isinstance(run.history[-1], EndRecord))))
 
     def session(k: int) -> tuple[str, bool, bool]:
         run_id = submitted[k] = jobs.submit(small(seed=k), owner=f"visitor{k % 8}")
@@ -227,7 +223,7 @@ def test_many_sessions_submit_cancel_delete_and_list_at_once(store, monkeypatch)
         deleted = earlier is not None and not jobs.is_active(earlier)
         if deleted:
             jobs.store.delete(earlier)
-        broken = [run.id for run in jobs.store.list(owner=f"visitor{k % 8}") if not whole(run)]
+        broken = [run.id for run in jobs.store.list() if run.meta.get("owner") == f"visitor{k % 8}" and not whole(run)]
         assert not broken, f"listed half-written or mixed runs {broken}"
         return run_id, cancelled, deleted
 
@@ -240,11 +236,12 @@ def test_many_sessions_submit_cancel_delete_and_list_at_once(store, monkeypatch)
     gone = {submitted[k - 24] for k, ((_, _, deleted), _) in enumerate(results) if deleted}
     for k, ((run_id, cancelled, _), _) in enumerate(results):
         if run_id in gone:
-            assert not store.folder(run_id).exists()
+            assert not store.folder(run_id).path.exists()
             continue
         run = store.read(run_id)
         assert run.config.seed == k and run.status["owner"] == f"visitor{k % 8}"
-        assert run.state in (("cancelled", "stopped", "finished") if cancelled else ("finished",)), (k, run.state)
+        ended = (RunStatus.CANCELLED, RunStatus.STOPPED, RunStatus.FINISHED) if cancelled else (RunStatus.FINISHED,)
+        assert run.state in ended, (k, run.state)
         assert whole(run)
     assert len(store.list()) == 320 - len(gone)
 
@@ -259,7 +256,7 @@ def test_reading_the_manager_deletes_nothing_its_housekeeping_does(tmp_path, mon
     old = runs / "20200101-000000-mlp-old"
     old.mkdir(parents=True)
     (old / "config.json").write_text(json.dumps(small().to_dict()))
-    (old / "status.json").write_text(json.dumps({"status": "finished"}))
+    (old / "status.json").write_text(json.dumps({"status": RunStatus.FINISHED}))
     week_ago = time.time() - 7 * 24 * 3600
     for path in [*old.iterdir(), old]:
         os.utime(path, (week_ago, week_ago))
@@ -282,42 +279,83 @@ def test_reading_the_manager_deletes_nothing_its_housekeeping_does(tmp_path, mon
 # ---------------------------------------------------------------- the process executor (the app's)
 
 
-def test_process_executor_trains_in_a_child_process(store):
-    import os
+@pytest.fixture
+def process_jobs(store):
+    jobs = JobManager(store, ProcessExecutor(warm=1))
+    yield jobs
+    jobs.close()
 
-    jobs = JobManager(store, executor="process")
-    run_id = jobs.submit(small(epochs=2))
-    jobs.wait(run_id, timeout=180)
+
+def wait_for(predicate, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+def test_process_executor_trains_in_a_child_process(store, process_jobs):
+    run_id = process_jobs.submit(small(epochs=2))
+    process_jobs.wait(run_id, timeout=180)
     run = store.read(run_id)
-    assert run.state == "finished", run.status.get("error")
-    assert run.status["pid"] != os.getpid() and run.status["pid"] == run.status["worker_pid"]
-    assert [r["event"] for r in run.history].count("epoch") == 2 and run.checkpoint.name == "last.safetensors"
+    assert run.state is RunStatus.FINISHED, run.status.get("error")
+    assert run.status["worker_pid"] != os.getpid()
+    assert len(run.history.epochs) == 2 and run.checkpoint.name == "last.safetensors"
+    assert run.folder.epoch_checkpoints()[-1][0] == 2 and not run.folder.resume_state.exists()  # finished for good
 
 
-def test_process_executor_cancel_stops_at_the_next_step_with_a_checkpoint(store):
-    jobs = JobManager(store, executor="process")
-    run_id = jobs.submit(small(epochs=50))
-    deadline = time.monotonic() + 120
-    while store.read(run_id).status.get("step", 0) < 4 and time.monotonic() < deadline:
-        time.sleep(0.1)
-    jobs.cancel(run_id)
-    jobs.wait(run_id, timeout=60)
+def test_process_executor_cancel_stops_at_the_next_step_with_a_checkpoint(store, process_jobs):
+    run_id = process_jobs.submit(small(epochs=50))
+    wait_for(lambda: store.read(run_id).status.get("step", 0) >= 4, 120, "the first steps")
+    process_jobs.cancel(run_id)
+    process_jobs.wait(run_id, timeout=60)
     run = store.read(run_id)
-    assert run.state == "stopped" and run.checkpoint is not None
+    assert run.state is RunStatus.STOPPED and run.checkpoint is not None
 
 
-def test_a_killed_worker_fails_its_run_with_the_reason_and_the_queue_goes_on(store):
-    import os
-    import signal
-
-    jobs = JobManager(store, executor="process")
-    doomed, after = jobs.submit(small(epochs=50)), jobs.submit(small())
-    deadline = time.monotonic() + 120
-    while store.read(doomed).status.get("step", 0) < 2 and time.monotonic() < deadline:
-        time.sleep(0.1)
+def test_a_killed_worker_fails_only_its_run_which_then_resumes_to_the_end(store, process_jobs):
+    config = small(model="lenet_modern", epochs=6, metrics_every=1, batch_size=16)
+    whole = JobManager(store).submit(config)  # the same run, unbroken, inline, for the figures to compare
+    doomed, after = process_jobs.submit(config), process_jobs.submit(small())
+    wait_for(lambda: store.read(doomed).folder.resume_state.is_file(), 180, "the end of the first epoch")
     os.kill(store.read(doomed).status["worker_pid"], signal.SIGKILL)
-    jobs.wait(doomed, timeout=60)
+    process_jobs.wait(doomed, timeout=60)
     run = store.read(doomed)
-    assert run.state == "failed" and "SIGKILL" in run.status["error"], run.status
-    jobs.wait(after, timeout=180)
-    assert store.read(after).state == "finished"
+    assert run.state is RunStatus.FAILED and "SIGKILL" in run.status["error"], run.status
+    assert run.can_resume and 1 <= len(run.history.epochs) < 6
+    process_jobs.wait(after, timeout=180)
+    assert store.read(after).state is RunStatus.FINISHED  # the queue went on
+
+    process_jobs.resume(doomed)
+    process_jobs.wait(doomed, timeout=180)
+    resumed, unbroken = store.read(doomed), store.read(whole)
+    assert resumed.state is RunStatus.FINISHED, resumed.status
+    assert [e.epoch for e in resumed.history.epochs] == list(range(1, 7))
+    assert [r.step for r in resumed.history] == [r.step for r in unbroken.history]  # the curve goes on, no gap
+    assert resumed.history.test_acc == unbroken.history.test_acc
+    assert [e.val_acc for e in resumed.history.epochs] == [e.val_acc for e in unbroken.history.epochs]
+
+
+def test_resume_refuses_what_cannot_resume(store):
+    jobs = JobManager(store)
+    done = jobs.submit(small())
+    jobs.wait(done, timeout=120)
+    with pytest.raises(ValueError, match="only a stopped, interrupted or failed run"):
+        jobs.resume(done)
+    early = store.create(small())
+    store.set_status(early, RunStatus.STOPPED)
+    with pytest.raises(ValueError, match="nothing to resume from"):
+        jobs.resume(early)
+
+
+def test_a_sweep_is_one_group_of_runs(store):
+    from cnn_core.runs.sweep import grid
+
+    jobs = JobManager(store, max_concurrent=2)
+    configs = grid(small(), {"lr": [0.01, 0.03], "batch_size": [32, 64]})
+    ids = jobs.submit_group(configs, owner="me")
+    for run_id in ids:
+        jobs.wait(run_id, timeout=180)
+    runs = [store.read(run_id) for run_id in ids]
+    assert len({run.group for run in runs}) == 1 and runs[0].group.startswith("sweep-")
+    assert [(r.config.lr, r.config.batch_size) for r in runs] == [(0.01, 32), (0.01, 64), (0.03, 32), (0.03, 64)]
+    assert all(r.state is RunStatus.FINISHED and r.meta["owner"] == "me" for r in runs)

@@ -1,6 +1,6 @@
 """Speed benchmark: the seed tutorials' pipeline against cnn_core's engine, one table from one process.
 
-    python -m cnn_core.bench [--device cpu|cuda] [--quick] [--profile]
+    .venv/bin/python bench/train_speed.py [--device cpu|cuda] [--quick] [--profile]
 
 (a) the seeds, reproduced: torchvision MNIST with per-sample Resize(32)/ToTensor/Normalize, a DataLoader
     (batch 64, shuffle), lenet5_bn, Adam 1e-3, `loss.item()` every step; test accuracy after each epoch,
@@ -31,10 +31,15 @@ from pathlib import Path
 
 import torch
 
-from cnn_core.config import ConfigError, TrainConfig, resolve_device
-from cnn_core.data import SPLIT_FILES, DataBundle, Split, data_dir, load_splits, locate, make_bundle
-from cnn_core.models import create_model
-from cnn_core.train import Callback, TrainState, evaluate, fit
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from cnn_core.config import ConfigError, TrainConfig, resolve_device  # noqa: E402
+from cnn_core.data import SPLIT_FILES, DataBundle, Split, data_dir, load_splits, locate, make_bundle  # noqa: E402
+from cnn_core.events import Callback, TrainState  # noqa: E402
+from cnn_core.models import create_model  # noqa: E402
+from cnn_core.runs.records import Record, to_dict  # noqa: E402
+from cnn_core.runs.status import RunStatus  # noqa: E402
+from cnn_core.train import evaluate, fit  # noqa: E402
 
 SEED_EPOCHS = 3
 TARGETS = {"cpu": (0.985, 0.99), "cuda": (0.99,)}
@@ -140,7 +145,7 @@ class TargetClock(Callback):
         _, acc = evaluate(state.model, state.data.test, state.data)
         self.epochs.append((now - self.start - self.left_out, acc))
         if self.target is not None and acc >= self.target:
-            state.stop_requested = True
+            state.stop.request(RunStatus.EARLY_STOPPED)
         self.left_out += time.perf_counter() - now
 
 
@@ -148,15 +153,16 @@ class LiveCurve(Callback):
     """What a live view does: every report (each `metrics_every` steps) into a list and a JSON lines file."""
 
     def __init__(self, path: Path):
-        self.path, self.points, self.seconds = path, [], 0.0  # seconds: time spent in on_step
+        self.path, self.seconds = path, 0.0  # seconds: time spent in on_step
+        self.points: list[Record] = []
 
     def on_train_begin(self, state: TrainState) -> None:
         self.file = open(self.path, "w")  # noqa: SIM115  (closed at on_train_end)
 
     def on_step(self, state: TrainState) -> None:
         t0 = time.perf_counter()
-        self.points.append(dict(state.last))
-        self.file.write(json.dumps(state.last) + "\n")
+        self.points.append(state.last)
+        self.file.write(json.dumps(to_dict(state.last)) + "\n")
         self.file.flush()
         self.seconds += time.perf_counter() - t0
 
@@ -168,8 +174,8 @@ def engine_run(label: str, cfg: TrainConfig, data: DataBundle, target: float | N
     """`fit` one recipe; images/s and s/epoch over its epochs' training time."""
     clock = TargetClock(time.perf_counter(), target)
     state = fit(cfg, [clock], data=data)
-    epochs = [r for r in state.history if r["event"] == "epoch"]  # whole epochs: the clock stops between them
-    trained = sum(len(data.train) / r["images_per_s"] for r in epochs)
+    epochs = state.history.epochs  # whole epochs: the clock stops between them
+    trained = sum(len(data.train) / r.images_per_s for r in epochs)
     return Row(label, len(data.train) * len(epochs) / trained, trained / len(epochs), clock.epochs, target)
 
 
@@ -208,7 +214,7 @@ def callback_overhead(data: DataBundle, device: str, steps: int, repeats: int) -
             for live in (False, True) if r % 2 == 0 else (True, False):
                 curve = LiveCurve(Path(tmp) / "curve.jsonl")
                 state = fit(cfg, [curve] if live else [], data=small)
-                speed[live] = next(rec for rec in state.history if rec["event"] == "epoch")["images_per_s"]
+                speed[live] = state.history.epochs[0].images_per_s
                 if live:
                     inside += curve.seconds
                     trained += len(small.train) / speed[live]
@@ -328,7 +334,7 @@ def profile(device: str, steps: int = 300) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m cnn_core.bench", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="auto", help="cpu, cuda or auto (default: auto)")
     parser.add_argument("--quick", action="store_true",
                         help="a train subset and one epoch: checks the table, not the speed")
@@ -369,7 +375,7 @@ def main(argv: list[str] | None = None) -> int:
     fwd = {n: forward_ms(n, 20 if quick else 200) for n in sorted({1, torch.get_num_threads()})}
     load_after = os.getloadavg()
 
-    print(f"cnn_core.bench  {started}  device: {device} ({machine(device)})  torch {torch.__version__}"
+    print(f"bench/train_speed.py  {started}  device: {device} ({machine(device)})  torch {torch.__version__}"
           f"{'  QUICK: train subset, one epoch; not a measurement' if quick else ''}")
     print(f"load average (1, 5, 15 min): before {' '.join(f'{x:.1f}' for x in load_before)}, "
           f"after {' '.join(f'{x:.1f}' for x in load_after)}")
