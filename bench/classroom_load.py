@@ -1317,7 +1317,7 @@ async def benchmark(opts: Options) -> dict[str, Any]:
                              (wall_start, wall_end), config.get("metrics_every"))
         report["training_under_load"] = {"run": report["run"], "final_status": status.get("status"), **under}
         if status.get("started"):  # the run's own pace of writing records: what the stream can deliver at best
-            times = [status["started"] + r.get("time", 0.0) for r in read_records(runs_dir, report["run"])]
+            times = [status["started"] + r.time for r in read_records(runs_dir, report["run"])]
             times = [t for t in times if wall_start <= t <= wall_end]
             report["live_stream"]["source_gaps"] = dist([b - a for a, b in zip(times, times[1:])])
         mean = (lambda eps: round(sum(e["images_per_s"] for e in eps) / len(eps), 1) if eps else None)

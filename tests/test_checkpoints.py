@@ -11,8 +11,10 @@ from cnn_core.checkpoints import CheckpointError, load_checkpoint, read_metadata
 from cnn_core.config import TrainConfig
 from cnn_core.data import DATASETS
 from cnn_core.models import create_model
+from cnn_core.runs import EndRecord, EpochRecord, History, RunStatus
 
-HISTORY = [{"event": "epoch", "epoch": 1, "val_acc": 0.9}, {"event": "end", "test_acc": 0.91}]
+HISTORY = History([EpochRecord(1, 10, 1.5, 0.4, 0.88, 0.35, 0.9, 1e-3, 1.5, 4000.0),
+                   EndRecord(1, 10, 1.6, RunStatus.FINISHED, 0.3, 0.91, 1.6)])
 
 
 def saved(tmp_path, model="lenet5_bn", **model_args):

@@ -7,7 +7,7 @@ import pytest
 
 from cnn_core.config import ConfigError, TrainConfig
 from cnn_core.hosted import HostedLimits, apply_limits, queue_full_message
-from cnn_core.jobs import delete_old_runs
+from cnn_core.runs import delete_old_runs
 
 HOSTED = HostedLimits(enabled=True)
 

@@ -14,7 +14,7 @@ from streamlit.testing.v1 import AppTest
 
 from cnn_core.access import VISITOR_COOKIE, new_key, owner_tag
 from cnn_core.config import TrainConfig
-from cnn_core.jobs import RunStore
+from cnn_core.runs import RunStatus, RunStore
 from tests.conftest import APP, save_tiny
 
 ALICE, BOB = new_key(), new_key()
@@ -37,32 +37,35 @@ def as_visitor(page: str, key: str | None, **query: str) -> AppTest:
 def class_(studio, monkeypatch):
     """A hosted app in which Alice has a run training (held at its first step) and a finished run with a
     checkpoint; runs train in the server's threads here so that the test can hold one."""
-    import cnn_core.jobs as jobs_module
+    import os
+
+    import cnn_core.runs.executors as executors
+    from cnn_core.runs.protocol import Began, Ended
 
     monkeypatch.setenv("CNN_HOSTED", "1")
-    monkeypatch.setenv("CNN_EXECUTOR", "thread")
+    monkeypatch.setenv("CNN_EXECUTOR", "inline")
     release = threading.Event()
-    real_fit = jobs_module.fit
+    real_train_job = executors.train_job
 
-    def held_fit(config, callbacks, stop):
-        for cb in callbacks:
-            if isinstance(cb, jobs_module.RunRecorder):
-                cb.store.set_status(cb.run_id, status="running", step=1, total_steps=10)
+    def held_train_job(job, send, stop, callbacks=None):
+        send(Began(10, "cpu", os.getpid(), 0, 1, 0.0))
         while not (release.is_set() or stop.is_set()):
             time.sleep(0.02)
-        return real_fit(config, callbacks, stop) if release.is_set() else None
+        if release.is_set():
+            return real_train_job(job, send, stop, callbacks)
+        send(Ended(RunStatus.STOPPED))
 
-    monkeypatch.setattr(jobs_module, "fit", held_fit)
+    monkeypatch.setattr(executors, "train_job", held_train_job)
     store = RunStore(studio.runs)
     finished = store.create(TrainConfig(model="custom"), owner=owner_tag(ALICE))
-    save_tiny(store.folder(finished) / "last.safetensors")
-    store.set_status(finished, status="finished", step=10, total_steps=10, test_acc=0.5)
+    save_tiny(store.folder(finished).checkpoint_path("last.safetensors"))
+    store.set_status(finished, RunStatus.FINISHED, step=10, total_steps=10, test_acc=0.5)
     alice = as_visitor("pages/train.py", ALICE)
     alice.selectbox(key="cfg_model").set_value("mlp").run()
     next(b for b in alice.button if b.label == "Train").click().run()
     running = alice.query_params["run"]
     deadline = time.monotonic() + 30
-    while store.read(running).state != "running" and time.monotonic() < deadline:
+    while store.read(running).state is not RunStatus.RUNNING and time.monotonic() < deadline:
         time.sleep(0.05)
     yield store, running, finished
     release.set()
@@ -89,7 +92,7 @@ def test_a_strangers_run_id_opens_as_not_found_with_no_action(class_, which):
     assert f"There is no run `{run_id}`" in texts(bob)
     assert not [b for b in bob.button if b.label in ("Cancel run", "Inspect this model", "Draw for this model")]
     assert not bob.get("bidi_component") and not bob.get("plotly_chart")
-    assert store.read(running).state == "running" and store.folder(finished).exists()  # untouched
+    assert store.read(running).state is RunStatus.RUNNING and store.folder(finished).path.exists()  # untouched
     alice = as_visitor("pages/train.py", ALICE, run=run_id)  # her own: the view, with its actions
     assert "There is no run" not in texts(alice)
     wanted = "Cancel run" if which == "running" else "Inspect this model"
@@ -128,7 +131,7 @@ def test_a_read_only_share_link_shows_the_run_and_offers_no_action(class_):
     assert not [b for b in viewer.button if b.label == "Cancel run"]
     assert "There is no run" in texts(as_visitor("pages/train.py", BOB, run=finished, share=token))  # that run only
     assert "No runs yet" in texts(as_visitor("pages/runs.py", BOB, share=token))
-    assert store.read(running).state == "running"
+    assert store.read(running).state is RunStatus.RUNNING
 
 
 def test_the_live_stream_answers_only_the_owner_or_a_share_link(class_):
@@ -163,7 +166,7 @@ def test_the_gradio_twin_offers_no_run_and_refuses_one_by_path(class_):
     from tests.test_gradio_app import PRETRAINED, SEVEN, serve_gradio, stroke_layer
 
     store, _, finished = class_
-    path = str(store.folder(finished) / "last.safetensors")
+    path = str(store.folder(finished).checkpoint_path("last.safetensors"))
     image = store.root.parent / "strokes.png"
     Image.fromarray(stroke_layer(SEVEN)).save(image)
     value = {"background": None, "layers": [handle_file(image)], "composite": None}

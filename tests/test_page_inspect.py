@@ -139,9 +139,11 @@ def test_missing_data_is_a_sentence_and_kernels_still_show(studio, monkeypatch, 
 def test_an_epoch_checkpoint_reports_its_validation_accuracy():
     from types import SimpleNamespace
 
+    from cnn_core.runs import EpochRecord, History
     from ui.model_picker import accuracy_text
 
-    epoch_2 = [{"event": "epoch", "epoch": 1, "val_acc": 0.5}, {"event": "epoch", "epoch": 2, "val_acc": 0.625}]
+    epoch_2 = History([EpochRecord(e, 10 * e, e, 0.5, 0.5, 0.5, acc, 1e-3, 1.0, 100.0)
+                       for e, acc in ((1, 0.5), (2, 0.625))])
     assert accuracy_text(SimpleNamespace(test_acc=None, history=epoch_2)) == "validation accuracy 62.50% after epoch 2"
     assert accuracy_text(SimpleNamespace(test_acc=0.9, history=epoch_2)) == "test accuracy 90.00%"
-    assert accuracy_text(SimpleNamespace(test_acc=None, history=[])) == "no accuracy measured yet"
+    assert accuracy_text(SimpleNamespace(test_acc=None, history=History())) == "no accuracy measured yet"

@@ -5,7 +5,7 @@ import time
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from cnn_core.jobs import RunStore
+from cnn_core.runs import EndRecord, EpochRecord, RunStatus, RunStore
 from tests.conftest import open_page
 
 
@@ -43,7 +43,7 @@ def test_train_page_starts_a_run_and_shows_its_progress(runs_root):
     assert "press **Train**" in at.info[0].value
     run_id = start_run(at)
     store = RunStore(runs_root)
-    wait_for(lambda: store.read(run_id).state == "finished")
+    wait_for(lambda: store.read(run_id).state is RunStatus.FINISHED)
     at.run()
     assert not at.exception
     assert any("finished" in m.value for m in at.markdown)
@@ -65,7 +65,7 @@ def test_cancel_from_the_page(runs_root):
     cancel = [b for b in at.button if b.label == "Cancel run"]
     assert cancel, "an active run offers a cancel button"
     cancel[0].click().run()
-    wait_for(lambda: store.read(run_id).state == "stopped")
+    wait_for(lambda: store.read(run_id).state is RunStatus.STOPPED)
     assert store.read(run_id).progress < 1.0
 
 
@@ -87,9 +87,9 @@ def test_runs_page_lists_and_overlays(runs_root):
     at = open_page("pages/train.py")
     first = start_run(at)
     store = RunStore(runs_root)
-    wait_for(lambda: store.read(first).state == "finished")
+    wait_for(lambda: store.read(first).state is RunStatus.FINISHED)
     second = start_run(at, epochs=1)
-    wait_for(lambda: store.read(second).state == "finished")
+    wait_for(lambda: store.read(second).state is RunStatus.FINISHED)
     runs = open_page("pages/runs.py")
     assert not runs.exception
     assert set(runs.multiselect[0].value) == {first, second}
@@ -111,7 +111,7 @@ def test_mlp_vs_lenet_lesson_starts_its_runs_and_compares_them(runs_root):
     expected = [PRESETS[name].config for name in (*LESSON_MLP_VS_LENET, LESSON_CLASSIC)]
     assert [store.read(run_id).config for run_id in ids] == expected
     assert all(c.dataset == "fashion-mnist" and c.optimizer == "sgd" and c.lr == 0.01 for c in expected)
-    wait_for(lambda: all(store.read(run_id).state == "finished" for run_id in ids), timeout=300)
+    wait_for(lambda: all(store.read(run_id).state is RunStatus.FINISHED for run_id in ids), timeout=300)
     at.switch_page("pages/runs.py").run()  # AppTest reruns the page it last switched to, not the script's switch
     assert not at.exception
     overlay = at.get("plotly_chart")[0].proto.spec
@@ -130,7 +130,7 @@ def test_hosted_mode_clamps_runs_and_keeps_them_private(runs_root, monkeypatch):
 
     assert run.status["owner"] == owner_tag(at.session_state["visitor_key"])  # a hash of the key, never the key
     assert "me" not in at.query_params and at.session_state["visitor_key"] not in str(at.query_params)
-    wait_for(lambda: store.read(run_id).state == "finished")
+    wait_for(lambda: store.read(run_id).state is RunStatus.FINISHED)
     stranger = open_page("pages/runs.py")
     assert not stranger.exception and "No runs yet" in stranger.info[0].value
 
@@ -151,8 +151,10 @@ def test_a_lesson_run_shows_its_accuracy_beside_the_tutorials(runs_root):
 
     preset = PRESETS["MLP 784-128-10 on Fashion-MNIST — SGD 0.001, 3 epochs"]
     store = RunStore(runs_root)
-    run_id = store.create(preset.config)
-    store.set_status(run_id, status="finished", step=10, total_steps=10, test_acc=0.8752, best_val_acc=0.87)
+    run_id = store.create(preset.config, recipe=preset.name)
+    store.set_status(run_id, RunStatus.FINISHED, step=10, total_steps=10)
+    store.append(run_id, EpochRecord(3, 30, 9.0, 0.4, 0.86, 0.41, 0.87, 1e-3, 3.0, 900.0))
+    store.append(run_id, EndRecord(3, 30, 9.5, RunStatus.FINISHED, 0.39, 0.8752, 9.5))
     at = AppTest.from_file("../app.py", default_timeout=60)
     at.query_params["run"] = run_id
     at.run()
@@ -174,7 +176,7 @@ def test_an_active_run_is_drawn_live_by_the_browser_not_by_reruns(runs_root):
 
     store = RunStore(runs_root)
     run_id = store.create(TrainConfig(model="mlp"))
-    store.set_status(run_id, status="running", pid=1, step=3, total_steps=10)  # pid 1: alive, not ours to mark
+    store.set_status(run_id, RunStatus.RUNNING, pid=1, step=3, total_steps=10)  # pid 1: alive, not ours to mark
     at = open_page("pages/train.py", timeout=60)
     at.query_params["run"] = run_id
     at.run()

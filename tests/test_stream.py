@@ -10,7 +10,7 @@ from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
 from cnn_core.config import TrainConfig
-from cnn_core.jobs import RunStore
+from cnn_core.runs import EndRecord, RunStatus, RunStore, StepRecord
 from tests.conftest import run_async
 from ui import stream
 from ui.stream import RunFeedHub
@@ -31,11 +31,15 @@ def store(tmp_path):
     return RunStore(tmp_path / "runs")
 
 
+def step(n: int, loss: float | None = None) -> StepRecord:
+    return StepRecord(1, n, 0.1 * n, 1 / n if loss is None else loss, 0.5, 1e-3)
+
+
 def new_run(store: RunStore, records: int = 0) -> str:
     run_id = store.create(TrainConfig(model="mlp"))
-    store.set_status(run_id, status="running", step=0, total_steps=100)
-    for step in range(1, records + 1):
-        store.append(run_id, {"event": "step", "step": step, "train_loss": 1 / step})
+    store.set_status(run_id, RunStatus.RUNNING, step=0, total_steps=100)
+    for n in range(1, records + 1):
+        store.append(run_id, step(n))
     return run_id
 
 
@@ -49,11 +53,11 @@ def test_backlog_then_live_records_then_the_final_status(store):
     async def scenario():
         hub = RunFeedHub(store, poll_s=0.02)
         reader = asyncio.create_task(collect(hub, run_id))
-        for step in range(4, 9):
+        for n in range(4, 9):
             await asyncio.sleep(0.05)
-            store.append(run_id, {"event": "step", "step": step, "train_loss": float("nan") if step == 8 else 1 / step})
-        store.append(run_id, {"event": "end", "step": 8, "test_acc": 0.9})
-        store.set_status(run_id, status="finished", step=8)
+            store.append(run_id, step(n, float("nan") if n == 8 else None))
+        store.append(run_id, EndRecord(1, 8, 1.0, RunStatus.FINISHED, 0.3, 0.9, 1.0))
+        store.set_status(run_id, RunStatus.FINISHED, step=8)
         return await asyncio.wait_for(reader, 10)
 
     events = parse(run_async(scenario()))
@@ -68,7 +72,7 @@ def test_backlog_then_live_records_then_the_final_status(store):
 
 def test_a_reconnect_gets_only_what_it_missed(store):
     run_id = new_run(store, records=5)
-    store.set_status(run_id, status="finished")
+    store.set_status(run_id, RunStatus.FINISHED)
     events = parse(run_async(collect(RunFeedHub(store), run_id, after=3)))
     assert [r["step"] for kind, data, _ in events if kind == "records" for r in data] == [4, 5]
 
@@ -83,10 +87,10 @@ def test_thirty_watchers_cost_one_read_per_update(store, monkeypatch):
         hub = RunFeedHub(store, poll_s=0.05)
         readers = [asyncio.create_task(collect(hub, run_id)) for _ in range(30)]
         await asyncio.sleep(0.1)
-        for step in range(3, 13):
-            store.append(run_id, {"event": "step", "step": step})
+        for n in range(3, 13):
+            store.append(run_id, step(n))
             await asyncio.sleep(0.06)
-        store.set_status(run_id, status="finished")
+        store.set_status(run_id, RunStatus.FINISHED)
         return await asyncio.wait_for(asyncio.gather(*readers), 10), hub
 
     results, hub = run_async(scenario())
@@ -117,7 +121,7 @@ def test_the_route_answers_404_for_an_unknown_run_or_a_path(store, monkeypatch):
     assert client.get("/api/runs/20200101-000000-mlp-00000000/events").status_code == 404
     assert client.get("/api/runs/..%2F..%2Fetc/events").status_code == 404
     run_id = new_run(store, records=2)
-    store.set_status(run_id, status="finished")
+    store.set_status(run_id, RunStatus.FINISHED)
     response = client.get(f"/api/runs/{run_id}/events")
     assert response.status_code == 200 and response.headers["content-type"].startswith("text/event-stream")
     assert [kind for kind, _, _ in parse([response.content])] == ["records", "status"]

@@ -18,6 +18,7 @@ FAILED with Ray's reason.
 
 from __future__ import annotations
 
+import gc
 import os
 import queue
 import threading
@@ -32,6 +33,7 @@ from cnn_core.runs.status import RunStatus
 
 PACKAGE = Path(__file__).resolve().parents[1]  # cnn_core/: shipped to a cluster's workers (py_modules)
 POLL_S = 0.5  # how often a task asks the stop board whether its run should stop
+FORCE_AFTER_S = 10.0  # how long Ray's cancel may take before the task's worker is killed
 
 
 class StopBoard:
@@ -71,7 +73,10 @@ def train_stream(job: Job, board: Any) -> Iterator[tuple[dict[str, Any], bytes]]
 
     def watch_board() -> None:
         while not done.wait(POLL_S):
-            status = ray.get(board.requested.remote(job.run_id))
+            try:
+                status = ray.get(board.requested.remote(job.run_id), timeout=10)
+            except ray.exceptions.RayError:  # the board is gone or slow: Ray's cancel still ends the run
+                continue
             if status:
                 stop.request(RunStatus.parse(status))
                 return
@@ -113,7 +118,8 @@ def _reason(error: Exception, pid: int | None) -> str:
 class RayExecutor:
     """A Ray task per run. `address`: the cluster to join (None: start a local Ray here, shut down on close);
     a joined cluster's workers get cnn_core with the job (py_modules) and need its requirements installed.
-    `stop_grace_s`: how long a stop waits for the run to end at a step before Ray cancels its task."""
+    `stop_grace_s`: how long a stop waits for the run to end at a step before Ray cancels its task (0: Ray
+    cancels it at once; the run keeps the checkpoints it had sent)."""
 
     name = "ray"
 
@@ -158,7 +164,7 @@ class RayExecutor:
                                                                         cancelled), name=f"ray-stop-{job.run_id}",
                                    daemon=True)
         watcher.start()
-        pid, ended = None, False
+        pid, ended, lost = None, False, "The Ray task training this run ended without saying how the run ended."
         try:
             for ref in stream:
                 message = decode(*ray.get(ref))
@@ -171,13 +177,13 @@ class RayExecutor:
             if not ended and cancelled.is_set():  # Ray's cancel ended it (a KeyboardInterrupt, or its worker killed)
                 send(Ended(stop.status or RunStatus.STOPPED))
                 ended = True
-            elif not ended:
-                raise WorkerLost(_reason(e, pid)) from e
+            lost = _reason(e, pid)
         finally:
             finished.set()
+            watcher.join()
             self._board.forget.remote(job.run_id)
         if not ended:
-            raise WorkerLost("The Ray task training this run ended without saying how the run ended.")
+            raise WorkerLost(lost)
         return []
 
     def _stop_on_request(self, run_id: str, stream: Any, stop: Stop, began: threading.Event,
@@ -188,17 +194,16 @@ class RayExecutor:
         while not stop.wait(0.2):
             if finished.is_set():
                 return
-        if began.is_set():
+        if began.is_set() and self.stop_grace_s > 0:
             self._board.request.remote(run_id, str(stop.status or RunStatus.STOPPED))
             if finished.wait(self.stop_grace_s):
                 return
-        for force in (False, True):
-            if finished.is_set():
-                return
-            cancelled.set()
-            ray.cancel(stream, force=force)
-            if finished.wait(self.stop_grace_s):
-                return
+        if finished.is_set():
+            return
+        cancelled.set()
+        ray.cancel(stream)  # a KeyboardInterrupt in the task: it stops its training thread, its worker lives on
+        if not finished.wait(FORCE_AFTER_S):
+            ray.cancel(stream, force=True)  # stuck (in native code, say): its worker is killed
 
     def close(self) -> None:
         """Shut down the Ray this executor started; a joined cluster goes on (only the stop board goes)."""
@@ -207,6 +212,7 @@ class RayExecutor:
         if not ray.is_initialized():
             return
         if self.started:
+            gc.collect()  # a stream freed after ray.shutdown (say, held by an exception's traceback) ends the process
             ray.shutdown()
         else:
             ray.kill(self._board)

@@ -11,7 +11,7 @@ from playwright.sync_api import expect
 from streamlit_ui import REPO, TIMEOUT_MS, open_page
 
 from cnn_core.config import TrainConfig
-from cnn_core.jobs import RunStore
+from cnn_core.runs import RunStatus, RunStore
 
 # url path → (page file, a word of its title); the paths are st.navigation's, taken from the file names.
 PAGES = {

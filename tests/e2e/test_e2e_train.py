@@ -7,7 +7,7 @@ from urllib.parse import parse_qs, urlparse
 
 from playwright.sync_api import expect
 
-from cnn_core.jobs import RunStore
+from cnn_core.runs import RunStatus, RunStore
 from cnn_core.plots.training import curves_figure
 from streamlit_ui import choose, needs_page, open_page, plotly_points, screenshot, set_number, wait_idle
 
