@@ -86,7 +86,6 @@ def test_two_runs_stream_at_once_one_stopped_one_finished(executor, store):
     assert run.state == "finished" and run.progress == 1.0
     assert run.status["total_steps"] == 25 * STEPS_PER_EPOCH  # trained on the tiny data: the workers saw the env
     assert {"best.safetensors", "epoch-25.safetensors", "last.safetensors"} <= set(checkpoints(run))
-    assert run.status["finished"] > store.read(cancelled).status["finished"]
 
 
 def test_ray_cancel_stops_a_running_run(executor, store):
@@ -99,7 +98,7 @@ def test_ray_cancel_stops_a_running_run(executor, store):
     jobs.wait(run_id, timeout=30)
     run = store.read(run_id)
     assert run.state == "stopped" and run.status.get("error") is None
-    assert run.history[-1].event == "step" and "last.safetensors" not in checkpoints(run)  # ended by Ray, not at a step
+    assert all(r.event != "end" for r in run.history) and "last.safetensors" not in checkpoints(run)  # Ray ended it
     os.kill(run.status["worker_pid"], 0)  # Ray's cancel interrupted the task; its worker lives on
     impatient.close()
     assert ray.is_initialized()  # a Ray it only joined goes on

@@ -63,9 +63,11 @@ def readable_run(jobs: JobManager, run_id: str) -> RunInfo | None:
     """The run if it exists and this visitor may see it; None otherwise (the same for both: a stranger's run
     id reads as not found)."""
     try:
-        run = jobs.store.read(run_id)
-    except (KeyError, OSError, ValueError):
+        run = jobs.store.open(run_id)
+    except KeyError:
         return None
+    if run.config is None:  # unreadable: shown where nobody owns anything, else nobody can tell whose it is
+        return None if access().private else run
     return run if access().can_read(visitor(), run.id, run.status) else None
 
 

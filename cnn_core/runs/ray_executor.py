@@ -174,7 +174,8 @@ class RayExecutor:
                 ended = ended or isinstance(message, Ended)
                 send(message)
         except ray.exceptions.RayError as e:
-            if not ended and cancelled.is_set():  # Ray's cancel ended it (a KeyboardInterrupt, or its worker killed)
+            if not ended and (cancelled.is_set() or isinstance(e, ray.exceptions.TaskCancelledError)):
+                # Ray's cancel ended it (a KeyboardInterrupt, its worker killed; ours, or from Ray's own tools)
                 send(Ended(stop.status or RunStatus.STOPPED))
                 ended = True
             lost = _reason(e, pid)

@@ -223,6 +223,19 @@ class RunStore:
             raise KeyError(f"Run {run_id!r} was deleted.")
         return RunInfo(run_id, folder, config, status, History(history), meta)
 
+    def open(self, run_id: str) -> RunInfo:
+        """The run, or, when its files cannot be read, an UNREADABLE RunInfo saying why; KeyError when there is no
+        such run (or it was deleted meanwhile)."""
+        try:
+            return self.read(run_id)
+        except (OSError, TypeError, ValueError) as e:
+            folder = self.folder(run_id)
+            if not folder.path.is_dir():
+                raise KeyError(f"No run {run_id!r} in {self.root}.") from None
+            why = (f"its {Path(e.filename).name} is missing" if isinstance(e, FileNotFoundError) and e.filename
+                   else f"{type(e).__name__}: {e}")
+            return RunInfo(run_id, folder, None, {}, error=why)
+
     def list(self) -> list[RunInfo]:
         """Every run, newest first. A run deleted while this reads is left out; a folder that cannot be read is
         listed as UNREADABLE with the reason (it never hides the others)."""
@@ -235,15 +248,9 @@ class RunStore:
             if path.name.startswith(".") or not path.is_dir():  # being created or deleted; a stray file
                 continue
             try:
-                runs.append(self.read(path.name))
+                runs.append(self.open(path.name))
             except KeyError:
                 continue
-            except (OSError, TypeError, ValueError) as e:
-                if not path.exists():
-                    continue
-                why = (f"its {Path(e.filename).name} is missing" if isinstance(e, FileNotFoundError) and e.filename
-                       else f"{type(e).__name__}: {e}")
-                runs.append(RunInfo(path.name, RunFolder(path), None, {}, error=why))
         return runs
 
     def delete(self, run_id: str) -> None:
