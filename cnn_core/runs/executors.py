@@ -5,9 +5,10 @@
                                     (with the reason) when the worker died before saying how the run ended.
 
 - `InlineExecutor`: in the calling thread (tests, the CLI).
-- `ProcessExecutor`: a process per run (`python -m cnn_core.runs.worker`), from a small pool of workers started
-  ahead (torch imported, data read), so a run's first curve point comes as fast as inline. A worker that dies
-  (out of memory, a crash in native code, a kill) takes only its run down: the run reads FAILED with the reason.
+- `ProcessExecutor`: each run in a worker process (`python -m cnn_core.runs.worker`) of a small pool started
+  ahead (torch imported, data read, kernels warmed) and reused run after run, so a run's first curve point
+  comes about as fast as inline. A worker that dies (out of memory, a crash in native code, a kill) takes only
+  its run down: the run reads FAILED with the reason, and a fresh worker takes its place.
 - `RayExecutor` (cnn_core.runs.ray_executor): a Ray task per run, on any machine of a Ray cluster.
 """
 
@@ -20,6 +21,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections import deque
 from pathlib import Path
 from typing import Protocol
@@ -76,10 +78,15 @@ def _why_dead(code: int) -> str:
     return f"exit code {code}"
 
 
+READY = "cnn-worker-ready"  # the line a worker prints to stderr once it has imported torch and read its data
+
+
 class _Worker:
-    """One started worker process and the last lines it printed."""
+    """One started worker process, the last lines it printed, and how many runs it trained."""
 
     def __init__(self, preload: tuple[str, ...]):
+        self.ready = threading.Event()
+        self.runs = 0
         command = [sys.executable, "-m", "cnn_core.runs.worker", *[f"--preload={name}" for name in preload]]
         self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                         stderr=subprocess.PIPE, cwd=ROOT)
@@ -88,11 +95,25 @@ class _Worker:
 
     def _drain(self) -> None:
         for line in self.process.stderr:
-            self.output.append(line.decode(errors="replace").rstrip())
+            text = line.decode(errors="replace").rstrip()
+            if text == READY and not self.ready.is_set():
+                self.ready.set()
+                continue
+            self.output.append(text)
 
     @property
     def alive(self) -> bool:
         return self.process.poll() is None
+
+    def send_job(self, job: Job) -> None:
+        header = json.dumps({"run_id": job.run_id, "config": job.config.to_dict(), "threads": job.threads}).encode()
+        resume = job.resume or b""
+        try:
+            self.process.stdin.write(len(header).to_bytes(4, "little") + len(resume).to_bytes(8, "little")
+                                     + header + resume)
+            self.process.stdin.flush()
+        except OSError:
+            pass  # it died: the run finds out when its messages stop
 
     def close(self) -> None:
         try:
@@ -102,69 +123,102 @@ class _Worker:
 
 
 class ProcessExecutor:
-    """A process per run, from a pool of `warm` started ahead. Workers are started by one thread of this
-    executor (Linux ends a worker when the thread that started it ends: see cnn_core.runs.worker)."""
+    """Each run trains in a worker process of its own. Up to `warm` idle workers wait, started ahead, and a
+    worker whose run ended cleanly waits for the next run (at most `runs_per_worker` runs, then a fresh one
+    replaces it), so a run starts in a hot process; one that died is replaced at once. Workers are started by
+    one thread of this executor (Linux ends a worker when the thread that started it ends: see
+    cnn_core.runs.worker)."""
 
     name = "process"
 
-    def __init__(self, warm: int = 1, preload: tuple[str, ...] = ("mnist",)):
-        self.warm, self.preload = warm, preload
-        self._idle: queue.Queue[_Worker] = queue.Queue()
+    def __init__(self, warm: int = 1, preload: tuple[str, ...] = ("mnist",), runs_per_worker: int = 20):
+        self.warm, self.preload, self.runs_per_worker = warm, preload, runs_per_worker
+        self._idle: queue.Queue[_Worker | OSError] = queue.Queue()
         self._wanted: queue.Queue[bool | None] = queue.Queue()
         self._spawner = threading.Thread(target=self._spawn_loop, name="worker-spawner", daemon=True)
         self._spawner.start()
         for _ in range(warm):
             self._wanted.put(True)
 
+    def ready(self, timeout: float = 120.0) -> bool:
+        """Wait until `warm` idle workers have imported torch and read their data (a benchmark's fair start);
+        False when they are not ready in time."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._idle.mutex:
+                idle = [w for w in self._idle.queue if isinstance(w, _Worker)]
+            if len(idle) >= self.warm and all(w.ready.is_set() for w in idle[:self.warm]):
+                return True
+            time.sleep(0.05)
+        return False
+
     def _spawn_loop(self) -> None:
         while self._wanted.get():
             try:
                 self._idle.put(_Worker(self.preload))
             except OSError as e:  # cannot start a process at all: runs will say so
-                self._idle.put(e)  # type: ignore[arg-type]
+                self._idle.put(e)
 
     def _take(self) -> _Worker:
-        if self._idle.empty():
+        try:
+            worker = self._idle.get_nowait()
+        except queue.Empty:  # more runs at once than idle workers: start one for this run
             self._wanted.put(True)
-        worker = self._idle.get()
+            worker = self._idle.get()
         if isinstance(worker, OSError):
             raise WorkerLost(f"A worker process could not start: {worker}")
-        if self.warm:
-            self._wanted.put(True)  # keep the pool full for the next run
         if not worker.alive:  # died while it waited
             return self._take()
         return worker
 
+    def _give_back(self, worker: _Worker) -> None:
+        """After a run: back to the idle pool if it is healthy and not worn out; else a fresh one is started."""
+        worker.runs += 1
+        with self._idle.mutex:
+            idle = sum(isinstance(w, _Worker) for w in self._idle.queue)
+        if worker.alive and worker.runs < self.runs_per_worker and idle < max(1, self.warm):
+            self._idle.put(worker)
+            return
+        worker.close()
+        if idle < self.warm:
+            self._wanted.put(True)
+
     def run(self, job: Job, send: Send, stop: Stop) -> list[str]:
         worker = self._take()
-        header = json.dumps({"run_id": job.run_id, "config": job.config.to_dict(), "threads": job.threads}).encode()
-        resume = job.resume or b""
-        try:
-            worker.process.stdin.write(len(header).to_bytes(4, "little") + len(resume).to_bytes(8, "little")
-                                       + header + resume)
-            worker.process.stdin.flush()
-        except OSError:
-            pass  # it died: found below
-        watcher = threading.Thread(target=self._stop_on_request, args=(worker, stop), daemon=True)
+        worker.output.clear()  # this run's log only
+        worker.send_job(job)
+        lock, finished = threading.Lock(), threading.Event()
+        watcher = threading.Thread(target=self._stop_on_request, args=(worker, stop, lock, finished), daemon=True)
         watcher.start()
         ended = False
-        while (message := read_frame(worker.process.stdout)) is not None:
-            send(message)
-            ended = ended or isinstance(message, Ended)
-        code = worker.process.wait()
+        try:
+            while not ended and (message := read_frame(worker.process.stdout)) is not None:
+                send(message)
+                ended = isinstance(message, Ended)
+        finally:
+            with lock:  # no stop signal reaches this worker once its run has ended (it may train another)
+                finished.set()
         output = list(worker.output)
-        if not ended:
-            tail = [line for line in output if line.strip()][-3:]
-            raise WorkerLost(f"The training process ended without finishing: {_why_dead(code)}."
-                             + (f" Last output: {' | '.join(tail)}" if tail else ""), output)
-        return output
+        if ended:
+            self._give_back(worker)
+            return output
+        code = worker.process.wait()
+        time.sleep(0.05)  # the last lines of stderr
+        output = list(worker.output)
+        if self.warm:
+            self._wanted.put(True)  # replace the dead worker now, so that the next run starts warm
+        tail = [line for line in output if line.strip()][-3:]
+        raise WorkerLost(f"The training process ended without finishing: {_why_dead(code)}."
+                         + (f" Last output: {' | '.join(tail)}" if tail else ""), output)
 
     @staticmethod
-    def _stop_on_request(worker: _Worker, stop: Stop) -> None:
+    def _stop_on_request(worker: _Worker, stop: Stop, lock: threading.Lock, finished: threading.Event) -> None:
         while not stop.wait(0.2):
-            if not worker.alive:
+            if finished.is_set():
                 return
-        if worker.alive:
+        with lock:
+            if finished.is_set() or not worker.alive:
+                return
             try:
                 worker.process.send_signal(signal.SIGTERM)  # the worker stops at its next step, with checkpoints
             except ProcessLookupError:

@@ -111,8 +111,8 @@ def _reason(error: Exception, pid: int | None) -> str:
         what, detail = f"The Ray worker training this run{f' (pid {pid})' if pid else ''} died", str(error)
     else:
         what, detail = "Ray lost the task training this run", f"{type(error).__name__}: {error}"
-    detail = " ".join(detail.split())
-    return f"{what}: {detail[:500]}"
+    first_line = next((line.strip() for line in detail.splitlines() if line.strip()), "")
+    return f"{what}: {first_line[:300]}"
 
 
 class RayExecutor:

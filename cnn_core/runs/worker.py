@@ -1,10 +1,11 @@
 """A worker process of the process executor: `python -m cnn_core.runs.worker [--preload=mnist]`.
 
-It starts ahead of need (torch imported, the preloaded data sets read), waits for one job on stdin (a frame:
-header length, resume length, JSON {run_id, config, threads}, resume bytes), trains it, writes the run's
-messages to stdout as frames (cnn_core.runs.protocol) and exits. It writes nothing to the run folder: the app
-does. SIGTERM asks it to stop at the next step; it also gets SIGTERM when the thread that started it ends.
-Anything printed goes to stderr, which the app keeps as the run's worker.log.
+It starts ahead of need (torch imported, the preloaded data sets read, one small training step taken), then
+trains the jobs that come on stdin one after another (each a frame: header length, resume length, JSON
+{run_id, config, threads}, resume bytes), writing each run's messages to stdout as frames
+(cnn_core.runs.protocol); it exits at the end of its input. It writes nothing to the run folder: the app
+does. SIGTERM asks the run training now to stop at its next step; the worker also gets SIGTERM when the
+thread that started it ends. Anything printed goes to stderr, which the app keeps as the run's worker.log.
 """
 
 from __future__ import annotations
@@ -38,24 +39,18 @@ def main(argv: list[str] | None = None) -> int:
     from cnn_core.config import TrainConfig
     from cnn_core.data import load_splits
     from cnn_core.events import Stop
+    from cnn_core.runs.executors import READY
     from cnn_core.runs.protocol import Job, frame, train_job
 
-    stop = Stop()
-    signal.signal(signal.SIGTERM, lambda *_: stop.request())
+    current = [Stop()]  # the Stop of the run training now (a fresh one per run)
+    signal.signal(signal.SIGTERM, lambda *_: current[0].request())
     for name in args.preload:
         try:
             load_splits(name)
         except Exception as e:  # noqa: BLE001 - not fetched yet: the run will say so
             print(f"preload {name}: {e}", file=sys.stderr)
-    lengths = sys.stdin.buffer.read(12)
-    if len(lengths) < 12:
-        return 0  # the pool closed: no job
-    header = json.loads(sys.stdin.buffer.read(int.from_bytes(lengths[:4], "little")))
-    resume = sys.stdin.buffer.read(int.from_bytes(lengths[4:], "little")) or None
-    if header.get("threads"):
-        import torch
-
-        torch.set_num_threads(header["threads"])
+    _warm_up()
+    print(READY, file=sys.stderr, flush=True)
     lock = threading.Lock()
 
     def send(message) -> None:
@@ -63,12 +58,39 @@ def main(argv: list[str] | None = None) -> int:
             messages.write(frame(message))
             messages.flush()
 
-    job = Job(header["run_id"], TrainConfig.from_dict(header["config"]), resume, header.get("threads", 0))
-    try:
-        train_job(job, send, stop)
-    except BrokenPipeError:  # the app went away
-        return 1
-    return 0
+    while True:
+        lengths = sys.stdin.buffer.read(12)
+        if len(lengths) < 12:
+            return 0  # the pool closed: no more jobs
+        header = json.loads(sys.stdin.buffer.read(int.from_bytes(lengths[:4], "little")))
+        resume = sys.stdin.buffer.read(int.from_bytes(lengths[4:], "little")) or None
+        if header.get("threads"):
+            import torch
+
+            torch.set_num_threads(header["threads"])
+        job = Job(header["run_id"], TrainConfig.from_dict(header["config"]), resume, header.get("threads", 0))
+        current[0] = Stop()
+        try:
+            train_job(job, send, current[0])
+        except BrokenPipeError:  # the app went away
+            return 1
+
+
+def _warm_up() -> None:
+    """What the first run would otherwise pay for: the training modules imported and one small step of a
+    convolutional network taken (the CPU kernels' first-call setup)."""
+    import torch
+
+    from cnn_core.models import create_model
+    from cnn_core.train import make_optimizer  # noqa: F401 - imports the training loop and its modules
+    from cnn_core import checkpoints  # noqa: F401
+
+    model = create_model("lenet5_bn")
+    optimizer = torch.optim.Adam(model.parameters(), fused=True)
+    loss = torch.nn.functional.cross_entropy(model(torch.zeros(8, 1, model.input_size, model.input_size)),
+                                             torch.zeros(8, dtype=torch.long))
+    loss.backward()
+    optimizer.step()
 
 
 if __name__ == "__main__":
