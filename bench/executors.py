@@ -1,6 +1,6 @@
 """Executors compared, in one run on this machine: submit → first curve point, training speed, and a sweep.
 
-    .venv/bin/python bench/executors.py [--executors inline process ray] [--repeats 3] [--subset 6000] [--quick]
+    .venv/bin/python bench/executors.py [--executors inline process ray] [--repeats 3] [--subset 20000] [--quick]
 
 (1) One run on each executor: lenet5_bn on MNIST (`--subset` training images, batch 128, 1 epoch, a curve
     point every 10 steps), `--repeats` rounds interleaved (inline, process, ray, inline, …) so that a busy
@@ -19,6 +19,7 @@ The goals of issue 15: process reaches at least 95% of inline's images/s, and it
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import statistics
 import sys
@@ -38,7 +39,8 @@ EXECUTORS = ("inline", "process", "ray")
 
 def speed_config(subset: int, dataset: str) -> TrainConfig:
     return TrainConfig(model="lenet5_bn", dataset=dataset, epochs=1, batch_size=128, optimizer="adam", lr=1e-3,
-                       metrics_every=min(10, max(1, subset // 128)), val_size=1000, train_subset=subset, device="cpu")
+                       metrics_every=min(10, max(1, subset // 128)), val_size=min(1000, subset // 4),
+                       train_subset=subset, device="cpu")
 
 
 def median(values: list[float | None]) -> float | None:
@@ -88,12 +90,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--executors", nargs="+", choices=EXECUTORS, default=list(EXECUTORS))
     parser.add_argument("--repeats", type=int, default=3, help="interleaved rounds of (1)")
-    parser.add_argument("--subset", type=int, default=6000, help="training images of each run of (1)")
+    parser.add_argument("--subset", type=int, default=20000, help="training images of each run of (1)")
     parser.add_argument("--parallel", type=int, default=2, help="sweep runs at once on an executor")
     parser.add_argument("--dataset", default="mnist")
     parser.add_argument("--quick", action="store_true", help="tiny runs, 1 round: checks the script, not the speed")
     args = parser.parse_args(argv)
-    subset, repeats, sweep_subset = (args.subset, args.repeats, 2000) if not args.quick else (256, 1, 128)
+    subset, repeats, sweep_subset = (args.subset, args.repeats, 6000) if not args.quick else (256, 1, 128)
 
     print(f"bench/executors.py  {time.strftime('%Y-%m-%d %H:%M')}  cpus {os.cpu_count()}  "
           f"load {os.getloadavg()[0]:.1f}" + ("  (--quick: not a measurement)" if args.quick else ""), flush=True)
@@ -111,8 +113,6 @@ def main(argv: list[str] | None = None) -> int:
                 speeds[name].append(speed)
                 print(f"  round {round_ + 1} {name:8s} first point {fmt(first, '.2f')} s  {fmt(speed, '.0f')} images/s",
                       flush=True)
-        for jobs in managers.values():
-            jobs.close()
 
         print(f"\n(1) one run: lenet5_bn, {subset} {args.dataset} images, batch 128, threads {threads_for(1)}, "
               f"median of {repeats}")
@@ -124,24 +124,30 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{name:10s} {fmt(cold[name], '.2f'):>15s} s {fmt(median(firsts[name]), '.2f'):>10s} s "
                   f"{fmt(speed, '.0f'):>10s} {ratio:>10s}")
 
-        configs = grid(TrainConfig(model="lenet5_bn", dataset=args.dataset, epochs=1, val_size=500,
+        configs = grid(TrainConfig(model="lenet5_bn", dataset=args.dataset, epochs=1, val_size=min(500, sweep_subset),
                                    train_subset=sweep_subset, metrics_every=10, device="cpu"),
                        {"lr": [1e-3, 3e-3], "batch_size": [64, 128], "seed": [0, 1]})
         print(f"\n(2) a sweep of {len(configs)} runs (lenet5_bn, {sweep_subset} images, 1 epoch each)")
+        warm_up = [dataclasses.replace(c, train_subset=128) for c in configs[:args.parallel]]
         serial = JobManager(RunStore(Path(tmp) / "sweep-serial"), make("inline"), max_concurrent=1)
         walls = {"serial": sweep_wall(serial, configs)}
         print(f"{'serial':24s} {walls['serial']:7.1f} s", flush=True)
         for name in args.executors:
             if name == "inline":
                 continue
-            executor = make(name, warm=args.parallel)
+            # the process pool sized for the sweep; Ray as started for (1); both warmed by a small group first
+            executor = make(name, warm=args.parallel) if name == "process" else managers[name].executor
             jobs = JobManager(RunStore(Path(tmp) / f"sweep-{name}"), executor, max_concurrent=args.parallel)
+            sweep_wall(jobs, warm_up)
             if isinstance(executor, ProcessExecutor):
                 executor.ready()
             walls[name] = sweep_wall(jobs, configs)
-            jobs.close()
             print(f"{name + f', {args.parallel} at once':24s} {walls[name]:7.1f} s   "
                   f"{walls['serial'] / walls[name]:.2f}x serial", flush=True)
+            if name == "process":
+                executor.close()
+        for jobs in managers.values():
+            jobs.close()
 
     if "inline" in speeds and "process" in speeds:
         ratio = median(speeds["process"]) / median(speeds["inline"])

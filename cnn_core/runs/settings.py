@@ -2,8 +2,9 @@
 
     CNN_RUNS_DIR         the runs folder (default: runs/ beside cnn_core/, the same for the app, the CLI and Gradio)
     CNN_EXECUTOR         process (the app's default), inline, or ray
-    CNN_MAX_CONCURRENT   runs training at once on this machine (default 1; ray: as many as the cluster fits)
-    CNN_WARM_WORKERS     process executor: worker processes kept started and waiting (default 1)
+    CNN_MAX_CONCURRENT   runs training at once (default 1; ray: RAY_CONCURRENT, Ray queues what the cluster
+                         cannot fit yet)
+    CNN_WARM_WORKERS     process executor: worker processes kept started and waiting (default CNN_MAX_CONCURRENT)
     RAY_ADDRESS          ray executor: the cluster to join (default: a local one started on first use)
 """
 
@@ -16,6 +17,7 @@ from pathlib import Path
 
 EXECUTORS = ("inline", "process", "ray")
 DEFAULT_RUNS_DIR = Path(__file__).resolve().parents[2] / "runs"
+RAY_CONCURRENT = 32  # runs handed to Ray at once by default: it starts each when the cluster has room for it
 
 
 @dataclass(frozen=True)
@@ -35,16 +37,17 @@ class RunSettings:
             executor = "inline"
         if executor not in EXECUTORS:
             raise ValueError(f"CNN_EXECUTOR must be one of {', '.join(EXECUTORS)}, got {executor!r}.")
-        numbers = {}
-        for name, var, default in (("max_concurrent", "CNN_MAX_CONCURRENT", 1), ("warm_workers", "CNN_WARM_WORKERS", 1)):
-            value = env.get(var, str(default))
-            if not value.isdigit() or (name == "max_concurrent" and int(value) < 1):
-                raise ValueError(f"{var} must be a whole number{' above 0' if name == 'max_concurrent' else ''}, "
-                                 f"got {value!r}.")
-            numbers[name] = int(value)
-        return cls(Path(env.get("CNN_RUNS_DIR") or DEFAULT_RUNS_DIR), executor, ray_address=env.get("RAY_ADDRESS") or None,
-                   **numbers)
+        concurrent = _whole(env, "CNN_MAX_CONCURRENT", RAY_CONCURRENT if executor == "ray" else 1, least=1)
+        warm = _whole(env, "CNN_WARM_WORKERS", concurrent, least=0)
+        return cls(Path(env.get("CNN_RUNS_DIR") or DEFAULT_RUNS_DIR), executor, concurrent, warm,
+                   env.get("RAY_ADDRESS") or None)
 
+
+def _whole(env: Mapping[str, str], var: str, default: int, least: int) -> int:
+    value = env.get(var, str(default))
+    if not value.isdigit() or int(value) < least:
+        raise ValueError(f"{var} must be a whole number of at least {least}, got {value!r}.")
+    return int(value)
 
 def runs_dir() -> Path:
     """The runs folder ($CNN_RUNS_DIR, default runs/ beside cnn_core/)."""
