@@ -83,6 +83,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # cnn_core, when run as `python bench/classroom_load.py`
     sys.path.insert(0, str(ROOT))
 from cnn_core.runs import ACTIVE, EpochRecord, RunStatus, StepRecord  # noqa: E402 - after the path above
+from cnn_core.runs import runs_dir as default_runs_dir  # noqa: E402
 from cnn_core.runs.records import Record, parse  # noqa: E402
 
 CANVAS = 280  # the Draw page's canvas side
@@ -1183,7 +1184,7 @@ async def benchmark(opts: Options) -> dict[str, Any]:
             report["server_start_s"] = round(time.monotonic() - t0, 1)
             base_url, pid = server.url, server.pid
         else:
-            runs_dir = opts.runs_dir or Path(os.environ.get("CNN_RUNS_DIR", ROOT / "runs"))
+            runs_dir = opts.runs_dir or default_runs_dir()
             pid = opts.server_pid or listening_pid(urlsplit(opts.url).port or 80)
         report.update(url=base_url, server_pid=pid, own_server=server is not None, runs_dir=str(runs_dir))
         rss = RSSSampler(pid)

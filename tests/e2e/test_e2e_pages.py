@@ -11,7 +11,7 @@ from playwright.sync_api import expect
 from streamlit_ui import REPO, TIMEOUT_MS, open_page
 
 from cnn_core.config import TrainConfig
-from cnn_core.runs import RunStatus, RunStore
+from cnn_core.runs import EndRecord, EpochRecord, RunStatus, RunStore, StepRecord
 
 # url path → (page file, a word of its title); the paths are st.navigation's, taken from the file names.
 PAGES = {
@@ -68,15 +68,11 @@ def finished_runs(runs_dir: Path, n: int = 3) -> None:
         for epoch in (1, 2):
             for _ in range(3):
                 step += 2
-                store.append(run_id, {"event": "step", "epoch": epoch, "step": step, "time": step / 10,
-                                      "train_loss": 1.0 / step, "train_acc": acc, "lr": config.lr})
-            store.append(run_id, {"event": "epoch", "epoch": epoch, "step": step, "time": step / 10,
-                                  "train_loss": 1.0 / step, "train_acc": acc, "val_loss": 1.1 / step,
-                                  "val_acc": acc + 0.01 * epoch, "lr": config.lr, "seconds": 0.3,
-                                  "images_per_s": 1000.0})
-        store.append(run_id, {"event": "end", "epoch": 2, "step": step, "time": 1.2, "status": "finished",
-                              "test_loss": 0.2, "test_acc": acc, "seconds": 1.2})
-        store.set_status(run_id, status="finished", epoch=2, step=step, total_steps=step, elapsed=1.2,
+                store.append(run_id, StepRecord(epoch, step, step / 10, 1.0 / step, acc, config.lr))
+            store.append(run_id, EpochRecord(epoch, step, step / 10, 1.0 / step, acc, 1.1 / step, acc + 0.01 * epoch,
+                                             config.lr, 0.3, 1000.0))
+        store.append(run_id, EndRecord(2, step, 1.2, RunStatus.FINISHED, 0.2, acc, 1.2))
+        store.set_status(run_id, RunStatus.FINISHED, epoch=2, step=step, total_steps=step, elapsed=1.2,
                          best_val_acc=acc + 0.02, test_acc=acc, finished=time.time())
 
 
@@ -112,12 +108,13 @@ def test_a_deep_link_to_a_fresh_server_shows_the_full_app(start_fresh_app, page,
         expect(page.locator(f".st-key-curves_{run} .js-plotly-plot")).to_have_count(1, timeout=TIMEOUT_MS)
     if path == "runs" and query:
         chosen = page.get_by_test_id("stMultiSelect").filter(has_text="Compare runs")
-        expect(chosen.get_by_text(f"{a} (finished)")).to_be_visible(timeout=TIMEOUT_MS)
-        expect(chosen.get_by_text(f"{b} (finished)")).to_be_visible(timeout=TIMEOUT_MS)
-        expect(chosen.get_by_text(f"{run} (finished)")).to_have_count(0, timeout=TIMEOUT_MS)
+        expect(chosen.get_by_text(f"{a} ({RunStatus.FINISHED.icon} finished)")).to_be_visible(timeout=TIMEOUT_MS)
+        expect(chosen.get_by_text(f"{b} ({RunStatus.FINISHED.icon} finished)")).to_be_visible(timeout=TIMEOUT_MS)
+        expect(chosen.get_by_text(f"{run} ({RunStatus.FINISHED.icon} finished)")).to_have_count(0, timeout=TIMEOUT_MS)
         traces = "() => document.querySelector('.st-key-overlay .js-plotly-plot')?._fullData?.map(t => t.name)"
         page.wait_for_function(f"() => ({traces})()?.length > 0")
-        assert sorted(set(page.evaluate(traces))) == sorted([a, b]), "the overlay does not draw the runs asked for"
+        drawn = sorted({name.split()[0] for name in page.evaluate(traces)})  # "<id> (<model>)"
+        assert drawn == sorted([a, b]), "the overlay does not draw the runs asked for"
     exceptions = page.get_by_test_id("stException").all_inner_texts()
     assert not exceptions, f"/{link} shows a traceback:\n" + "\n".join(exceptions)
     assert not console_errors, f"/{link} logged console errors: {console_errors}"
