@@ -62,9 +62,6 @@ def test_parse_rejects_dicts_that_are_not_records(data):
         parse(data)
 
 
-@pytest.mark.xfail(strict=True, raises=(AttributeError, TypeError),
-                   reason="BUG: parse() calls data.get() on any row; a JSON line that is not an object raises "
-                          "AttributeError (an unhashable event TypeError) instead of ValueError")
 @pytest.mark.parametrize("data", [None, 5, "step", [{"event": "step"}], {"event": ["step"]}])
 def test_parse_rejects_rows_that_are_not_objects_with_value_error(data):
     with pytest.raises(ValueError):

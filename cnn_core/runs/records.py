@@ -79,9 +79,10 @@ def to_dict(record: Record) -> dict[str, Any]:
 
 def parse(data: Mapping[str, Any]) -> Record:
     """A record from its dict; ValueError for anything that is not one."""
-    kind = KINDS.get(data.get("event"))  # type: ignore[arg-type]
+    event = data.get("event") if isinstance(data, Mapping) else None
+    kind = KINDS.get(event) if isinstance(event, str) else None
     if kind is None:
-        raise ValueError(f"not a run record: {dict(data)!r:.80}")
+        raise ValueError(f"not a run record: {data!r:.80}")
     values = {}
     for f in dataclasses.fields(kind):
         value = data.get(f.name)

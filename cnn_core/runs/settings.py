@@ -45,7 +45,7 @@ class RunSettings:
 
 def _whole(env: Mapping[str, str], var: str, default: int, least: int) -> int:
     value = env.get(var, str(default))
-    if not value.isdigit() or int(value) < least:
+    if not value.isdecimal() or int(value) < least:
         raise ValueError(f"{var} must be a whole number of at least {least}, got {value!r}.")
     return int(value)
 

@@ -122,7 +122,10 @@ def delete_old_runs(root: Path, max_age_s: float, keep: Iterable[str] = (), now:
 
 
 def _read_json(path: Path) -> dict[str, Any]:
-    data = json.loads(path.read_text())
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path.name} is not valid JSON ({e})") from None
     if not isinstance(data, dict):
         raise ValueError(f"{path.name} holds {type(data).__name__}, not an object")
     return data

@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import itertools
 import os
@@ -37,8 +38,8 @@ def grid(base: TrainConfig, axes: Mapping[str, Sequence[Any]]) -> list[TrainConf
     configs = []
     for values in combos:
         config = dataclasses.replace(base, **dict(zip(names, values)))
-        if config.model != base.model:
-            config.model_args = {}  # a custom stack's arguments belong to the custom model only
+        # a custom stack's arguments belong to the custom model only; each config its own copy
+        config.model_args = {} if config.model != base.model else copy.deepcopy(base.model_args)
         configs.append(config.validate())
     return configs
 
