@@ -6,9 +6,10 @@
     point every 10 steps), `--repeats` rounds interleaved (inline, process, ray, inline, …) so that a busy
     machine slows them alike. Per executor, medians of: seconds from `submit` to the run's first curve point
     in its metrics.jsonl (what the live view reads), and the epoch's images/s (fit's own clock: training
-    steps only). A warm-up run per executor comes first; its first point is printed as "cold" (the process
-    pool still starting, Ray's workers importing torch). Before each process run the pool is let warm up, as
-    it is in an app that has been up for a few seconds.
+    steps only). "startup": making the executor (Ray: starting a local Ray; process: until its first worker
+    has imported torch, read the data and taken a warm-up step). Then a first, small run per executor, its
+    first point printed as "cold" (inline: this process reads the data; Ray: its worker imports torch). Before
+    each process run the pool is let warm up, as it is in an app that has been up for a few seconds.
 (2) A sweep of 8 small runs (lr × batch size × seed): serial, one after another in this process, then on each
     executor with `--parallel` runs at once (torch threads split between them). Wall time from submitting
     the group to the end of its last run.
@@ -101,8 +102,14 @@ def main(argv: list[str] | None = None) -> int:
           f"load {os.getloadavg()[0]:.1f}" + ("  (--quick: not a measurement)" if args.quick else ""), flush=True)
     with tempfile.TemporaryDirectory(prefix="bench-executors-") as tmp:
         config = speed_config(subset, args.dataset)
-        managers = {name: JobManager(RunStore(Path(tmp) / name), make(name), max_concurrent=1)
-                    for name in args.executors}
+        managers, startup = {}, {}
+        for name in args.executors:  # startup: the executor made (Ray started), the process pool's worker ready
+            started = time.perf_counter()
+            executor = make(name)
+            if isinstance(executor, ProcessExecutor):
+                executor.ready()
+            startup[name] = time.perf_counter() - started
+            managers[name] = JobManager(RunStore(Path(tmp) / name), executor, max_concurrent=1)
         cold = {name: timed_run(jobs, speed_config(256, args.dataset))[0] for name, jobs in managers.items()}
         firsts: dict[str, list[float]] = {name: [] for name in managers}
         speeds: dict[str, list[float]] = {name: [] for name in managers}
@@ -116,13 +123,14 @@ def main(argv: list[str] | None = None) -> int:
 
         print(f"\n(1) one run: lenet5_bn, {subset} {args.dataset} images, batch 128, threads {threads_for(1)}, "
               f"median of {repeats}")
-        print(f"{'executor':10s} {'cold first point':>17s} {'first point':>12s} {'images/s':>10s} {'vs inline':>10s}")
+        print(f"{'executor':10s} {'startup':>9s} {'cold first point':>17s} {'first point':>12s} {'images/s':>10s} "
+              f"{'vs inline':>10s}")
         base = median(speeds["inline"]) if "inline" in speeds else None
         for name in managers:
             speed = median(speeds[name])
             ratio = f"{speed / base:.1%}" if base and speed else "—"
-            print(f"{name:10s} {fmt(cold[name], '.2f'):>15s} s {fmt(median(firsts[name]), '.2f'):>10s} s "
-                  f"{fmt(speed, '.0f'):>10s} {ratio:>10s}")
+            print(f"{name:10s} {startup[name]:>7.2f} s {fmt(cold[name], '.2f'):>15s} s "
+                  f"{fmt(median(firsts[name]), '.2f'):>10s} s {fmt(speed, '.0f'):>10s} {ratio:>10s}")
 
         configs = grid(TrainConfig(model="lenet5_bn", dataset=args.dataset, epochs=1, val_size=min(500, sweep_subset),
                                    train_subset=sweep_subset, metrics_every=10, device="cpu"),

@@ -8,7 +8,7 @@ def test_quick_run_prints_speeds_first_points_and_the_sweep(load_bench, tiny_dat
     assert bench.main(["--quick", "--executors", "inline", "process"]) == 0
     out = capsys.readouterr().out
     rows = {m.group(1): m.groups()[1:] for m in re.finditer(
-        r"^(inline|process) +([\d.]+) s +([\d.]+) s +(\d+) +([\d.]+)%$", out, re.M)}
+        r"^(inline|process) +[\d.]+ s +([\d.]+) s +([\d.]+) s +(\d+) +([\d.]+)%$", out, re.M)}
     assert set(rows) == {"inline", "process"}, out
     assert rows["inline"][3] == "100.0"
     assert re.search(r"^serial +[\d.]+ s$", out, re.M) and re.search(r"^process, 2 at once +[\d.]+ s +[\d.]+x serial$",
