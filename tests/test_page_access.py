@@ -45,14 +45,11 @@ def class_(studio, monkeypatch):
     monkeypatch.setenv("CNN_HOSTED", "1")
     monkeypatch.setenv("CNN_EXECUTOR", "inline")
     release = threading.Event()
-    real_train_job = executors.train_job
 
-    def held_train_job(job, send, stop, callbacks=None):
+    def held_train_job(job, send, stop, callbacks=None):  # "training" until stopped or the test ends
         send(Began(10, "cpu", os.getpid(), 0, 1, 0.0))
         while not (release.is_set() or stop.is_set()):
             time.sleep(0.02)
-        if release.is_set():
-            return real_train_job(job, send, stop, callbacks)
         send(Ended(RunStatus.STOPPED))
 
     monkeypatch.setattr(executors, "train_job", held_train_job)

@@ -1,6 +1,8 @@
 """JobManager: the queue of runs of one app (or CLI) process and the executor that trains them.
 
-At most `max_concurrent` runs train at once, the rest wait in order. Each active run has a thread here that
+At most `max_concurrent` runs train at once, the rest wait, served in fair turns between their owners
+(cnn_core.runs.queue: each owner's first run before anyone's second; `priority` owners first), at most
+`per_owner_running` of one owner training and `per_owner_waiting` waiting when set. Each active run has a thread here that
 hands its job to the executor and writes what the worker reports into the run store (`RunWriter`): the store is
 written by this side only, whichever executor trains. One manager serves every session of the app, from their
 threads at once. With `max_run_age_s` a housekeeping thread deletes, every `housekeeping_every_s`, the runs not
@@ -14,13 +16,18 @@ import threading
 import time
 from collections.abc import Sequence
 
-from cnn_core.config import TrainConfig
+from cnn_core.config import ConfigError, TrainConfig
 from cnn_core.events import Stop
 from cnn_core.runs.executors import Executor, InlineExecutor, WorkerLost
 from cnn_core.runs.protocol import Job, RunWriter
+from cnn_core.runs.queue import FairQueue
 from cnn_core.runs.status import RunStatus
 from cnn_core.runs.store import RunStore, delete_old_runs
 from cnn_core.runs.sweep import new_group
+
+
+class QueueFull(ConfigError):
+    """This owner may not queue more runs now; the message says why and what to do."""
 
 
 def threads_for(concurrent_runs: int, cores: int | None = None) -> int:
@@ -43,13 +50,16 @@ def _pid_alive(pid: int) -> bool:
 class JobManager:
     def __init__(self, store: RunStore | None = None, executor: Executor | None = None, max_concurrent: int = 1,
                  threads_per_run: int | None = None, max_run_age_s: float | None = None,
-                 housekeeping_every_s: float = 60.0):
+                 housekeeping_every_s: float = 60.0, per_owner_running: int | None = None,
+                 per_owner_waiting: int | None = None):
         self.store = store or RunStore()
         self.executor = executor or InlineExecutor()
         self.max_concurrent = max_concurrent
         self.threads_per_run = threads_per_run or threads_for(max_concurrent)
         self._lock = threading.Lock()
-        self._queue: list[str] = []
+        self._queue = FairQueue()
+        self.per_owner_running, self.per_owner_waiting = per_owner_running, per_owner_waiting
+        self._owners: dict[str, str | None] = {}  # active run → its owner
         self._resume: dict[str, bytes] = {}
         self._active: dict[str, Stop] = {}
         self._threads: dict[str, threading.Thread] = {}
@@ -88,15 +98,37 @@ class JobManager:
                group: str | None = None) -> str:
         """Validate, persist and queue a run; returns its id at once (raises ConfigError on bad config)."""
         config.validate()
+        self._check_room(owner, 1)
         run_id = self.store.create(config, owner, recipe=recipe, group=group)
-        self._enqueue(run_id)
+        self._enqueue(run_id, owner)
         return run_id
+
+    def _check_room(self, owner: str | None, runs: int) -> None:
+        """QueueFull when `owner` may not queue `runs` more runs now (owners are limited only when set)."""
+        if owner is None or self.per_owner_waiting is None:
+            return
+        with self._lock:
+            running = sum(o == owner for o in self._owners.values())
+            waiting = self._queue.waiting(owner)
+        room = (self.per_owner_running or 0) + self.per_owner_waiting - running - waiting
+        if runs > room:
+            limit = self.per_owner_running or 0
+            raise QueueFull(f"Each person may have {limit} run{'s' * (limit != 1)} training and "
+                            f"{self.per_owner_waiting} waiting at once; you have {running} training and {waiting} "
+                            f"waiting, so {runs} more {'do' if runs > 1 else 'does'} not fit. Cancel one, or wait "
+                            "for one to end.")
+
+    def set_priority(self, owners: set[str]) -> None:
+        """The owners whose runs start before everyone's (the teacher)."""
+        with self._lock:
+            self._queue.priority = set(owners)
 
     def submit_group(self, configs: Sequence[TrainConfig], owner: str | None = None, group: str | None = None
                      ) -> list[str]:
         """Queue several runs as one group (a sweep): all validated first, then all queued; their ids."""
         for config in configs:
             config.validate()
+        self._check_room(owner, len(configs))
         group = group or new_group()
         return [self.submit(config, owner, group=group) for config in configs]
 
@@ -109,27 +141,28 @@ class JobManager:
         if not run.folder.resume_state.is_file():
             raise ValueError(f"Run {run_id} ended before its first epoch did: there is nothing to resume from. "
                              "Start it again instead.")
+        owner = run.meta.get("owner")
+        self._check_room(owner, 1)
         self.store.set_status(run_id, RunStatus.QUEUED, pid=os.getpid(), error=None)
         with self._lock:
             self._resume[run_id] = run.folder.resume_state.read_bytes()
-        self._enqueue(run_id)
+        self._enqueue(run_id, owner)
 
-    def _enqueue(self, run_id: str) -> None:
+    def _enqueue(self, run_id: str, owner: str | None) -> None:
         with self._lock:
-            self._queue.append(run_id)
+            self._queue.push(run_id, owner)
         self._dispatch()
 
     def queue_position(self, run_id: str) -> int | None:
         """1 for the next run to start; None when not waiting."""
         with self._lock:
-            return self._queue.index(run_id) + 1 if run_id in self._queue else None
+            return self._queue.position(run_id)
 
     def cancel(self, run_id: str) -> None:
         """Stop a running run at its next step (it keeps its checkpoints: STOPPED), or take a waiting one out of the
         queue (CANCELLED)."""
         with self._lock:
-            if run_id in self._queue:
-                self._queue.remove(run_id)
+            if self._queue.remove(run_id):
                 self._resume.pop(run_id, None)
                 self.store.set_status(run_id, RunStatus.CANCELLED)
                 return
@@ -142,7 +175,7 @@ class JobManager:
 
     def active_runs(self) -> list[str]:
         with self._lock:
-            return list(self._active) + list(self._queue)
+            return list(self._active) + self._queue.order()
 
     def wait(self, run_id: str, timeout: float | None = None) -> None:
         """Block until the run has ended (tests and the CLI)."""
@@ -158,13 +191,23 @@ class JobManager:
 
     def _dispatch(self) -> None:
         with self._lock:
-            while self._queue and len(self._active) < self.max_concurrent:
-                run_id = self._queue.pop(0)
+            while len(self._active) < self.max_concurrent:
+                taken = self._queue.pop(self._may_start)
+                if taken is None:
+                    return
+                run_id, owner = taken
+                self._owners[run_id] = owner
                 self._active[run_id] = Stop()
                 thread = threading.Thread(target=self._work, args=(run_id, self._resume.pop(run_id, None)),
                                           name=f"train-{run_id}", daemon=True)
                 self._threads[run_id] = thread
                 thread.start()
+
+    def _may_start(self, owner: str | None) -> bool:
+        """Whether one more run of `owner` may train now (under the lock)."""
+        if owner is None or self.per_owner_running is None:
+            return True
+        return sum(o == owner for o in self._owners.values()) < self.per_owner_running
 
     def _work(self, run_id: str, resume: bytes | None) -> None:
         stop = self._active[run_id]
@@ -188,4 +231,5 @@ class JobManager:
             with self._lock:
                 self._active.pop(run_id, None)
                 self._threads.pop(run_id, None)
+                self._owners.pop(run_id, None)
             self._dispatch()
