@@ -67,8 +67,10 @@ class Access:
         return not self.private or visitor.teacher or self.owns(visitor, status)
 
     def can_read(self, visitor: Visitor, run_id: str, status: Mapping[str, Any]) -> bool:
-        """See the run (its page, curves, stream): listed, or opened with the run's share token."""
-        return self.lists(visitor, status) or (visitor.share is not None and self.shared(run_id, visitor.share))
+        """See the run (its page, curves, stream): listed, or opened with the run's share token; in a class,
+        every run (the class board shows them all; only its owner and the teacher act on one)."""
+        return (self.mode == "class" or self.lists(visitor, status)
+                or (visitor.share is not None and self.shared(run_id, visitor.share)))
 
     def can_act(self, visitor: Visitor, status: Mapping[str, Any]) -> bool:
         """Cancel or delete the run, download or load its checkpoint: never through a share link."""
@@ -98,9 +100,13 @@ def share_secret(runs_root: Path) -> bytes:
 
 
 def server_access(runs_root: Path) -> Access:
-    """This server's rule: hosted (CNN_HOSTED=1 with private runs, the default there), else local."""
+    """This server's rule: a class while one is in progress (cnn_core.classroom), hosted (CNN_HOSTED=1 with
+    private runs, the default there), else local."""
+    from cnn_core.classroom import ClassStore
     from cnn_core.hosted import HostedLimits
 
     limits = HostedLimits.from_env()
     mode = "hosted" if limits.enabled and limits.private_runs else "local"
+    if ClassStore(runs_root).path.exists():
+        mode = "class"
     return Access(mode, share_secret(runs_root) if mode != "local" else b"")

@@ -5,7 +5,7 @@ import streamlit as st
 from cnn_core.config import ConfigError, TrainConfig
 from cnn_core.hosted import apply_limits, queue_full_message
 from cnn_core.presets import LESSON_CLASSIC, LESSON_MLP_VS_LENET, preset_config, recipe_of
-from ui.jobs import hosted_limits, job_manager, visitor
+from ui.jobs import classroom, hosted_limits, job_manager, visitor
 from ui.live_run import live_run
 from ui.navigation import through_app
 from ui.sweep_form import sweep_form
@@ -18,25 +18,37 @@ owner = visitor().tag  # a hash of the hosted visitor's key; None locally
 
 
 def submit(*configs: TrainConfig, group: str | None = None) -> list[str]:
-    """Queue runs, all or none (hosted: within the demo's limits, saying what changed); [] when refused. Each
-    records the recipe it is (before any clamping); several with a `group` are one sweep."""
-    limits = hosted_limits()
+    """Queue runs, all or none (hosted: within the demo's limits; in a class: within the class's, with the
+    student's name on each run; saying what changed); [] when refused. Each records the recipe it is (before
+    any clamping); several with a `group` are one sweep."""
+    limits, room, me = hosted_limits(), classroom(), visitor()
     busy = queue_full_message(len(jobs.active_runs()), limits, wanted=len(configs))
+    meta = {}
     try:
+        if room is not None:
+            name = room.name_of(me.tag)
+            if name is None:
+                raise ConfigError("Join the class first (Class page): your runs carry your name.")
+            meta = {"name": name, "class": room.id}
         if busy:
             raise ConfigError(busy)
         limited = [apply_limits(config, limits) for config in configs]
+        if room is not None and not me.teacher:  # the class's limits too; the teacher's runs are not limited
+            limited = [(fitted, notes + more) for (config, notes) in limited
+                       for fitted, more in [room.limits.apply(config)]]
         for config, _ in limited:
             config.validate()  # all before any starts (jobs.submit validates each again, cheaply)
-    except ConfigError as e:
+        if group is not None:
+            ids = jobs.submit_group([config for config, _ in limited], owner=owner, group=group, **meta)
+        else:
+            ids = [jobs.submit(config, owner=owner, recipe=recipe_of(original), **meta)
+                   for original, (config, _) in zip(configs, limited)]
+    except ConfigError as e:  # QueueFull too: this student's turn is taken
         st.error(str(e))
         return []
     for note in dict.fromkeys(note for _, notes in limited for note in notes):
         st.toast(note, icon="ℹ️")
-    if group is not None:
-        return jobs.submit_group([config for config, _ in limited], owner=owner, group=group)
-    return [jobs.submit(config, owner=owner, recipe=recipe_of(original))
-            for original, (config, _) in zip(configs, limited)]
+    return ids
 
 
 left, right = st.columns([1, 1.5], gap="large")

@@ -3,13 +3,15 @@ and the sidebar's device/active-run status."""
 
 from __future__ import annotations
 
+import hmac
 import os
 from pathlib import Path
 
 import streamlit as st
 import torch
 
-from cnn_core.access import VISITOR_COOKIE, Access, Visitor, new_key, server_access
+from cnn_core.access import VISITOR_COOKIE, Access, Visitor, new_key, owner_tag, server_access
+from cnn_core.classroom import Classroom, ClassStore
 from cnn_core.hosted import HostedLimits
 from cnn_core.runs import JobManager, RunInfo, RunSettings, RunStore, runs_dir
 from cnn_core.runs.executors import make_executor
@@ -35,28 +37,49 @@ def job_manager() -> JobManager:
     past their age (reading this, as every sidebar refresh does, changes nothing)."""
     limits, s = hosted_limits(), RunSettings.from_env()
     concurrent = limits.max_concurrent_runs if limits.enabled else s.max_concurrent
-    return _manager(str(s.runs_dir.resolve()), s.executor, s.warm_workers, s.ray_address, concurrent,
+    jobs = _manager(str(s.runs_dir.resolve()), s.executor, s.warm_workers, s.ray_address, concurrent,
                     limits.max_run_age_s if limits.enabled else None)
+    room = classroom()
+    if room is None:
+        jobs.configure(concurrent, None, None)
+    else:  # a class: its runs at once, one training and one waiting per student, the teacher's first
+        c = room.limits
+        jobs.configure(c.runs_at_once, c.running_per_student, c.waiting_per_student, {room.teacher})
+    return jobs
+
+
+def classroom() -> Classroom | None:
+    """The class in progress on this server, if any (read from disk: every process sees the same class)."""
+    return ClassStore(runs_dir()).current()
 
 
 @st.cache_resource
-def _access(root: str, hosted: str, private: str) -> Access:
+def _access(root: str, hosted: str, private: str, in_class: bool) -> Access:
     return server_access(Path(root))
 
 
 def access() -> Access:
-    """The access rule of this server: local, or hosted (CNN_HOSTED=1 with private runs)."""
-    return _access(str(runs_dir().resolve()), os.environ.get("CNN_HOSTED", "0"), os.environ.get("CNN_PRIVATE_RUNS", "1"))
+    """The access rule of this server: local, hosted (CNN_HOSTED=1 with private runs), or a class."""
+    root = runs_dir().resolve()
+    return _access(str(root), os.environ.get("CNN_HOSTED", "0"), os.environ.get("CNN_PRIVATE_RUNS", "1"),
+                   ClassStore(root).path.exists())
+
+
+def visitor_key() -> str:
+    """This visitor's secret key: the cookie's (set by app.py's middleware), else one kept for this session."""
+    cookie = st.context.cookies.get(VISITOR_COOKIE)
+    return cookie if isinstance(cookie, str) and cookie else st.session_state.setdefault("visitor_key", new_key())
 
 
 def visitor() -> Visitor:
-    """Who this session is: locally nobody in particular; hosted, the secret key of the visitor's cookie (or,
-    where no cookie came, one kept for this session), plus the share token of the link, if any."""
+    """Who this session is: locally nobody in particular; hosted or in a class, the secret key of the visitor's
+    cookie, plus the share token of the link, if any; in a class, whether it is the teacher."""
     if not access().private:
         return Visitor()
-    cookie = st.context.cookies.get(VISITOR_COOKIE)
-    key = cookie if isinstance(cookie, str) and cookie else st.session_state.setdefault("visitor_key", new_key())
-    return Visitor(key=key, share=st.query_params.get("share"))
+    key = visitor_key()
+    room = classroom()
+    teacher = room is not None and hmac.compare_digest(owner_tag(key), room.teacher)
+    return Visitor(key=key, teacher=teacher, share=st.query_params.get("share"))
 
 
 def readable_run(jobs: JobManager, run_id: str) -> RunInfo | None:

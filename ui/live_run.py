@@ -30,7 +30,8 @@ def _eta(run: RunInfo) -> str:
 def _render(jobs: JobManager, run: RunInfo, owner: bool) -> None:
     state = run.state
     position = jobs.queue_position(run.id)
-    st.markdown(f"**{state.icon} {state}** · `{run.id}`" + (f" · waiting, #{position} in the queue" if position else ""))
+    by = f" · by **{run.name}**" if run.name else ""
+    st.markdown(f"**{state.icon} {state}** · `{run.id}`{by}" + (f" · waiting, #{position} in the queue" if position else ""))
     epoch = run.status.get("epoch", 0)
     st.progress(run.progress, text=f"epoch {epoch}/{run.config.epochs} · step {run.status.get('step', 0)}/"
                                    f"{run.status.get('total_steps', '?')}{_eta(run)}")
@@ -95,8 +96,9 @@ def live_run(jobs: JobManager, run_id: str) -> None:
         return
     if run.state.is_active:
         c = run.config
+        by = f" · by **{run.name}**" if run.name else ""
         st.markdown(f"**`{c.model}`** on {c.dataset} · {c.epochs} epochs · batch {c.batch_size} · {c.optimizer} "
-                    f"lr {c.lr:g} · `{run_id}`")
+                    f"lr {c.lr:g} · `{run_id}`{by}")
         if owner and st.button("Cancel run", key=f"cancel_{run_id}", icon="⏹️"):
             jobs.cancel(run_id)
         live_curves([run_id], key=f"live_{run_id}", epochs=c.epochs, share=me.share if not owner else None)

@@ -9,6 +9,7 @@ from streamlit.navigation.page import StreamlitPage
 from streamlit.runtime.pages_manager import PagesManager
 
 from cnn_core.runtime import serve_threads
+from ui.classroom import announce_teacher_link
 from ui.jobs import sidebar_status
 
 SECTIONS = {
@@ -16,6 +17,7 @@ SECTIONS = {
     "Learn": [("data.py", "Data", "🔢"), ("conv_lab.py", "Convolution lab", "🧮")],
     "Build": [("train.py", "Train", "🏋️"), ("runs.py", "Runs", "📈")],
     "Explore": [("inspect.py", "Inspect", "🔬"), ("draw.py", "Draw", "✏️")],
+    "Teach": [("class.py", "Class", "🧑‍🏫")],
 }
 PAGES = Path(__file__).parents[1] / "pages"
 
@@ -24,6 +26,7 @@ def app_shell() -> StreamlitPage:
     """Page config, the sectioned navigation and the sidebar status; returns the page to run."""
     st.set_page_config(page_title="CNN studio", page_icon="🧠", layout="wide")
     serve_threads()  # torch's threads for this server process: set by the first run, a no-op after
+    announce_teacher_link()  # printed once per process
     nav = {
         section: [st.Page(f"pages/{file}", title=title, icon=icon, default=file == "home.py")
                   for file, title, icon in pages if (PAGES / file).exists()]

@@ -85,8 +85,13 @@ class RunFeedHub:
 
     def __init__(self, store: RunStore, poll_s: float = POLL_S, access: Access | None = None):
         self.store, self.poll_s = store, poll_s
-        self.access = access or server_access(store.root)
+        self._fixed_access = access
         self._watches: dict[str, _Watch] = {}
+
+    @property
+    def access(self) -> Access:
+        """The server's rule now (it changes when a teacher starts or ends a class)."""
+        return self._fixed_access or server_access(self.store.root)
 
     def _read(self, watch: _Watch) -> bool:
         """Read what is new on disk; True when something changed."""
@@ -190,14 +195,14 @@ def routes() -> list[Route]:
 
 
 class VisitorCookie:
-    """ASGI middleware: on a hosted server, a page navigation without the visitor cookie gets one — a new
-    secret key, HttpOnly (no script, no link ever sees it), for a year. Locally it does nothing."""
+    """ASGI middleware: a page navigation without the visitor cookie gets one — a new secret key, HttpOnly (no
+    script, no link ever sees it), for a year. Locally it identifies nobody until a teacher starts a class."""
 
     def __init__(self, app: ASGIApp):
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not hub().access.private:
+        if scope["type"] != "http":
             return await self.app(scope, receive, send)
         request = Request(scope)
         if VISITOR_COOKIE in request.cookies or "text/html" not in request.headers.get("accept", ""):

@@ -95,11 +95,11 @@ class JobManager:
         return marked
 
     def submit(self, config: TrainConfig, owner: str | None = None, recipe: str | None = None,
-               group: str | None = None) -> str:
+               group: str | None = None, **meta) -> str:
         """Validate, persist and queue a run; returns its id at once (raises ConfigError on bad config)."""
         config.validate()
         self._check_room(owner, 1)
-        run_id = self.store.create(config, owner, recipe=recipe, group=group)
+        run_id = self.store.create(config, owner, recipe=recipe, group=group, **meta)
         self._enqueue(run_id, owner)
         return run_id
 
@@ -118,19 +118,28 @@ class JobManager:
                             f"waiting, so {runs} more {'do' if runs > 1 else 'does'} not fit. Cancel one, or wait "
                             "for one to end.")
 
-    def set_priority(self, owners: set[str]) -> None:
-        """The owners whose runs start before everyone's (the teacher)."""
+    def configure(self, max_concurrent: int, per_owner_running: int | None, per_owner_waiting: int | None,
+                  priority: set[str] = frozenset()) -> None:
+        """Change the queue's rules while it serves (a class's limits): runs at once, per owner, who goes first.
+        Runs already training go on; the next ones start under the new rules."""
         with self._lock:
-            self._queue.priority = set(owners)
+            changed = (max_concurrent, per_owner_running, per_owner_waiting, set(priority)) != (
+                self.max_concurrent, self.per_owner_running, self.per_owner_waiting, self._queue.priority)
+            self.max_concurrent = max_concurrent
+            self.threads_per_run = threads_for(max_concurrent)
+            self.per_owner_running, self.per_owner_waiting = per_owner_running, per_owner_waiting
+            self._queue.priority = set(priority)
+        if changed:
+            self._dispatch()
 
-    def submit_group(self, configs: Sequence[TrainConfig], owner: str | None = None, group: str | None = None
-                     ) -> list[str]:
+    def submit_group(self, configs: Sequence[TrainConfig], owner: str | None = None, group: str | None = None,
+                     **meta) -> list[str]:
         """Queue several runs as one group (a sweep): all validated first, then all queued; their ids."""
         for config in configs:
             config.validate()
         self._check_room(owner, len(configs))
         group = group or new_group()
-        return [self.submit(config, owner, group=group) for config in configs]
+        return [self.submit(config, owner, group=group, **meta) for config in configs]
 
     def resume(self, run_id: str) -> None:
         """Queue a stopped, interrupted or failed run again, from the end of its last whole epoch; ValueError when

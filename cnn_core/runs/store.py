@@ -52,6 +52,11 @@ class RunInfo:
         return self.meta.get("group")
 
     @property
+    def name(self) -> str | None:
+        """The display name of who started it (in a class)."""
+        return self.meta.get("name")
+
+    @property
     def progress(self) -> float:
         total = self.status.get("total_steps") or 0
         return min(1.0, self.status.get("step", 0) / total) if total else 0.0
@@ -79,7 +84,7 @@ class RunInfo:
         if self.config is None:
             return {"run": self.id, "status": str(self.state), "error": self.error}
         c = self.config
-        return {"run": self.id, "model": c.model, "dataset": c.dataset, "status": str(self.state),
+        return {"run": self.id, **({"by": self.name} if self.name else {}), "model": c.model, "dataset": c.dataset, "status": str(self.state),
                 "epochs": c.epochs, "batch": c.batch_size, "optimizer": c.optimizer, "lr": c.lr,
                 "schedule": c.schedule, "best val acc": self.history.best_val_acc,
                 "test acc": self.history.test_acc, "seconds": round(self.status.get("elapsed", 0.0), 1)}
@@ -140,14 +145,15 @@ class RunStore:
         self._status_lock = threading.Lock()
 
     def create(self, config: TrainConfig, owner: str | None = None, recipe: str | None = None,
-               group: str | None = None) -> str:
+               group: str | None = None, **meta: Any) -> str:
         """A new queued run for `config`; its id. The folder is written aside and renamed in whole."""
         draft = self.root / f".new-{secrets.token_hex(8)}"
         draft.mkdir(parents=True)
         folder = RunFolder(draft)
         now = time.time()
         write_atomic(folder.config, json.dumps(config.to_dict(), indent=1))
-        write_atomic(folder.meta, json.dumps({"owner": owner, "recipe": recipe, "group": group, "created": now}))
+        write_atomic(folder.meta, json.dumps({**meta, "owner": owner, "recipe": recipe, "group": group,
+                                              "created": now}))
         write_atomic(folder.status, json.dumps({"status": RunStatus.QUEUED, "owner": owner, "created": now,
                                                 "pid": os.getpid(), "updated": now}))
         while True:  # 32 random bits per second and model; the rename is the arbiter if two draws still meet

@@ -22,6 +22,7 @@ PAGES = {
     "runs": ("runs.py", "Runs"),
     "inspect": ("inspect.py", "Inspect"),
     "draw": ("draw.py", "Draw"),
+    "class": ("class.py", "Class"),
 }
 PRESENT = {path: spec for path, spec in PAGES.items() if (REPO / "pages" / spec[0]).exists()}
 
@@ -51,11 +52,11 @@ NAV_JS = "() => Array.from(document.querySelectorAll('[data-testid=stSidebarNavL
 SECTIONS_JS = "() => Array.from(document.querySelectorAll('[data-testid=stNavSectionHeader]'), h => h.innerText.trim())"
 # app.py's navigation: each page's title in the sidebar, in order, and the section headers above them
 NAV_TITLES = {"": "Home", "data": "Data", "conv_lab": "Convolution lab", "train": "Train", "runs": "Runs",
-              "inspect": "Inspect", "draw": "Draw"}
-SECTIONS = ["Learn", "Build", "Explore"]
+              "inspect": "Inspect", "draw": "Draw", "class": "Class"}
+SECTIONS = ["Learn", "Build", "Explore", "Teach"]
 # A fresh server's first visitor arrives at one of these; {run}: a finished run, {a},{b}: two runs that are
 # not the Runs page's default pair (its two newest), so that the compare view shows the query string's runs.
-DEEP_LINKS = ["draw", "inspect", "data", "conv_lab", "runs", "train?run={run}", "runs?compare={a},{b}"]
+DEEP_LINKS = ["draw", "inspect", "data", "conv_lab", "runs", "class", "train?run={run}", "runs?compare={a},{b}"]
 
 
 def finished_runs(runs_dir: Path, n: int = 3) -> None:

@@ -1,0 +1,221 @@
+"""A class: the teacher's secret, who joined under which name, the class limits, and the end of a class.
+
+    teacher_token(root)            $CNN_TEACHER_TOKEN, else a secret made once in <runs>/.class/teacher-token
+    ClassStore(root).start(...)    a new class (the teacher's visitor tag, a lesson, limits)
+    ClassStore(root).join(tag, n)  a student's display name (no accounts: the visitor's cookie is the student)
+    ClassStore(root).end()         the class's runs archived to a zip, the class closed
+
+The class lives in <runs>/.class/class.json, written atomically, so every session and process of the app sees
+the same class. Whoever opens the teacher link (it carries the token) becomes the class's teacher: the token is
+compared in constant time, and nothing else a student can send (a query parameter, a widget value) does it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hmac
+import json
+import os
+import re
+import secrets
+import time
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cnn_core.config import ConfigError, TrainConfig
+from cnn_core.runs.layout import write_atomic
+
+FOLDER = ".class"
+ADJECTIVES = ("blue", "red", "green", "amber", "silver", "quick", "calm", "brave", "bright", "clever", "gentle",
+              "happy", "jolly", "lucky", "merry", "proud", "quiet", "sunny", "swift", "wise")
+ANIMALS = ("otter", "fox", "owl", "lynx", "panda", "koala", "heron", "badger", "falcon", "gecko", "llama",
+           "marten", "puffin", "quokka", "raven", "seal", "tapir", "walrus", "yak", "zebra")
+NAME_MAX = 24
+
+
+def teacher_token(root: Path) -> str:
+    """The teacher's secret: $CNN_TEACHER_TOKEN, else one made once and kept in the runs folder (mode 0600)."""
+    if os.environ.get("CNN_TEACHER_TOKEN"):
+        return os.environ["CNN_TEACHER_TOKEN"]
+    path = Path(root) / FOLDER / "teacher-token"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(secrets.token_urlsafe(24))
+        except FileExistsError:  # another process made it meanwhile
+            pass
+    return path.read_text().strip()
+
+
+def is_teacher_token(root: Path, given: object) -> bool:
+    """Whether `given` is the teacher's token (constant time; anything that is not a string is not)."""
+    return isinstance(given, str) and bool(given) and hmac.compare_digest(given.encode(), teacher_token(root).encode())
+
+
+def random_name(rng: secrets.SystemRandom | None = None) -> str:
+    """A display name such as "blue otter"."""
+    rng = rng or secrets.SystemRandom()
+    return f"{rng.choice(ADJECTIVES)} {rng.choice(ANIMALS)}"
+
+
+def clean_name(name: str) -> str:
+    """A display name as shown to the class: printable, single spaces, at most NAME_MAX characters; ConfigError
+    when nothing is left."""
+    cleaned = re.sub(r"\s+", " ", "".join(ch for ch in str(name) if ch.isprintable())).strip()[:NAME_MAX].strip()
+    if not cleaned:
+        raise ConfigError("Type a name (or keep the one suggested): your runs show it to the class.")
+    return cleaned
+
+
+@dataclass(frozen=True)
+class ClassLimits:
+    """What students may start. The teacher's runs are not limited."""
+
+    max_epochs: int = 5
+    models: tuple[str, ...] = ()  # allowed models; () allows every one
+    max_parameters: int = 500_000
+    runs_at_once: int = 2  # the class's runs training at the same time
+    running_per_student: int = 1
+    waiting_per_student: int = 1
+
+    def check(self) -> ClassLimits:
+        problems = []
+        if self.max_epochs < 1:
+            problems.append("Max epochs must be at least 1.")
+        if self.max_parameters < 1000:
+            problems.append("Max parameters must be at least 1,000.")
+        if self.runs_at_once < 1 or self.running_per_student < 1 or self.waiting_per_student < 0:
+            problems.append("Runs at once and runs per student must be at least 1 (waiting at least 0).")
+        if problems:
+            raise ConfigError(" ".join(problems))
+        return self
+
+    def apply(self, config: TrainConfig) -> tuple[TrainConfig, list[str]]:
+        """A student's config within the limits → (the config to run, one sentence per change). ConfigError when
+        it cannot be made to fit (a model the teacher did not allow, or too big)."""
+        from cnn_core.models import count_parameters, create_model
+
+        if self.models and config.model not in self.models:
+            raise ConfigError(f"In this class the models are {', '.join(self.models)}: choose one of them.")
+        parameters = count_parameters(create_model(config.model, **config.model_args))
+        if parameters > self.max_parameters:
+            raise ConfigError(f"This model has {parameters:,} parameters; the class allows {self.max_parameters:,}. "
+                              "Choose a smaller model (fewer channels or units).")
+        notes = []
+        if config.epochs > self.max_epochs:
+            notes.append(f"Epochs set to {self.max_epochs}, the class's limit (you asked for {config.epochs}).")
+            config = dataclasses.replace(config, epochs=self.max_epochs)
+        return config, notes
+
+
+@dataclass(frozen=True)
+class Classroom:
+    id: str
+    started: float
+    teacher: str  # the teacher's visitor tag (a hash of their cookie key)
+    lesson: str | None = None  # a recipe name (cnn_core.presets)
+    limits: ClassLimits = field(default_factory=ClassLimits)
+    students: dict[str, str] = field(default_factory=dict)  # visitor tag → display name
+
+    def name_of(self, tag: str | None) -> str | None:
+        if tag is None:
+            return None
+        return "teacher" if hmac.compare_digest(tag, self.teacher) else self.students.get(tag)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["limits"]["models"] = list(self.limits.models)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Classroom:
+        limits = dict(data.get("limits") or {})
+        limits["models"] = tuple(limits.get("models") or ())
+        known = {f.name for f in dataclasses.fields(ClassLimits)}
+        return cls(data["id"], data["started"], data["teacher"], data.get("lesson"),
+                   ClassLimits(**{k: v for k, v in limits.items() if k in known}), dict(data.get("students") or {}))
+
+
+class ClassStore:
+    """The class of one runs folder (at most one at a time). Safe from many sessions: every change is a
+    read-modify-write of class.json under this store's lock, and the file is replaced whole."""
+
+    _locks: dict[Path, Any] = {}
+
+    def __init__(self, root: Path):
+        import threading
+
+        self.root = Path(root)
+        self.folder = self.root / FOLDER
+        self.path = self.folder / "class.json"
+        self._lock = ClassStore._locks.setdefault(self.path.resolve(), threading.Lock())
+
+    def current(self) -> Classroom | None:
+        """The class in progress, or None (none started, or it ended)."""
+        try:
+            return Classroom.from_dict(json.loads(self.path.read_text()))
+        except FileNotFoundError:
+            return None
+        except (ValueError, KeyError, TypeError):  # a damaged file: no class (the teacher can start one)
+            return None
+
+    def _write(self, room: Classroom) -> Classroom:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        write_atomic(self.path, json.dumps(room.to_dict(), indent=1))
+        return room
+
+    def start(self, teacher_tag: str, lesson: str | None = None, limits: ClassLimits | None = None) -> Classroom:
+        """A new class led by the visitor with `teacher_tag` (a class in progress is replaced)."""
+        with self._lock:
+            room = Classroom(f"class-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}", time.time(),
+                             teacher_tag, lesson, (limits or ClassLimits()).check())
+            return self._write(room)
+
+    def update(self, lesson: str | None = None, limits: ClassLimits | None = None, teacher: str | None = None
+               ) -> Classroom:
+        """Change the lesson, the limits or who the teacher is (the teacher link opened in another browser)."""
+        with self._lock:
+            room = self._need()
+            return self._write(dataclasses.replace(room, lesson=lesson if lesson is not None else room.lesson,
+                                                   limits=(limits or room.limits).check(),
+                                                   teacher=teacher or room.teacher))
+
+    def join(self, tag: str, name: str) -> str:
+        """Record a student's display name; a name another student has gets a number ("blue otter 2")."""
+        name = clean_name(name)
+        with self._lock:
+            room = self._need()
+            taken = {n for t, n in room.students.items() if t != tag} | {"teacher"}
+            unique, i = name, 2
+            while unique.casefold() in {t.casefold() for t in taken}:
+                unique, i = f"{name[:NAME_MAX - 3]} {i}", i + 1
+            self._write(dataclasses.replace(room, students={**room.students, tag: unique}))
+            return unique
+
+    def end(self, runs: list[Path]) -> Path:
+        """Archive the class's run folders (`runs`: configs, metrics, statuses and checkpoints) into
+        <runs>/.class/archive/<class id>.zip and close the class; the archive's path."""
+        with self._lock:
+            room = self._need()
+            archive = self.folder / "archive" / f"{room.id}.zip"
+            archive.parent.mkdir(parents=True, exist_ok=True)
+            partial = archive.with_suffix(".zip.partial")
+            with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as z:
+                z.writestr("class.json", json.dumps(room.to_dict(), indent=1))
+                for run in runs:
+                    for file in sorted(run.rglob("*")):
+                        if file.is_file():
+                            z.write(file, f"runs/{run.name}/{file.relative_to(run)}")
+            partial.replace(archive)
+            self.path.unlink()
+            return archive
+
+    def _need(self) -> Classroom:
+        room = self.current()
+        if room is None:
+            raise ConfigError("No class is in progress: the teacher starts one on the Class page.")
+        return room

@@ -1,0 +1,99 @@
+"""cnn_core.classroom: the teacher's token, joining under a name, class limits, the end of a class; and the
+access rule while a class is in progress."""
+
+import json
+import os
+import zipfile
+
+import pytest
+
+from cnn_core.access import Visitor, owner_tag, server_access
+from cnn_core.classroom import (ClassLimits, ClassStore, clean_name, is_teacher_token, random_name,
+                                teacher_token)
+from cnn_core.config import ConfigError, TrainConfig
+from tests.hammer import failures, hammer
+
+TEACHER, ANN, BOB = owner_tag("teacher-key"), owner_tag("ann-key"), owner_tag("bob-key")
+
+
+def test_the_teacher_token_is_made_once_kept_private_and_compared_exactly(tmp_path, monkeypatch):
+    monkeypatch.delenv("CNN_TEACHER_TOKEN", raising=False)
+    token = teacher_token(tmp_path)
+    assert len(token) >= 32 and teacher_token(tmp_path) == token
+    assert oct((tmp_path / ".class" / "teacher-token").stat().st_mode & 0o777) == "0o600"
+    assert is_teacher_token(tmp_path, token)
+    for wrong in ("", token[:-1], token + "x", None, ["list"], token.upper() if token != token.upper() else "x"):
+        assert not is_teacher_token(tmp_path, wrong)
+    monkeypatch.setenv("CNN_TEACHER_TOKEN", "set-by-the-school")
+    assert is_teacher_token(tmp_path, "set-by-the-school") and not is_teacher_token(tmp_path, token)
+
+
+def test_joining_names_are_cleaned_and_unique(tmp_path):
+    store = ClassStore(tmp_path)
+    with pytest.raises(ConfigError, match="No class is in progress"):
+        store.join(ANN, "Ann")
+    store.start(TEACHER)
+    assert store.join(ANN, "  Ann \n\t Lee ") == "Ann Lee"
+    assert store.join(BOB, "ann lee") == "ann lee 2"  # another student has it
+    assert store.join(owner_tag("c"), "Teacher") == "Teacher 2"
+    assert store.join(ANN, "Ann") == "Ann"  # renaming oneself
+    room = store.current()
+    assert room.name_of(ANN) == "Ann" and room.name_of(TEACHER) == "teacher" and room.name_of(owner_tag("x")) is None
+    with pytest.raises(ConfigError, match="Type a name"):
+        clean_name(" \u200b\n ")
+    assert len(clean_name("x" * 100)) == 24
+    adjective, animal = random_name().split()
+    assert adjective and animal
+
+
+def test_thirty_students_joining_at_once_are_all_kept(tmp_path):
+    store = ClassStore(tmp_path)
+    store.start(TEACHER)
+    results = hammer([lambda i=i: ClassStore(tmp_path).join(owner_tag(f"s{i}"), f"student {i}") for i in range(30)],
+                     threads=8)
+    assert not failures(results), failures(results)
+    assert len(store.current().students) == 30  # no join lost to another's read-modify-write
+
+
+def test_class_limits_clamp_epochs_and_refuse_what_cannot_fit():
+    limits = ClassLimits(max_epochs=2, models=("mlp", "lenet5_bn"), max_parameters=80_000)
+    config, notes = limits.apply(TrainConfig(model="lenet5_bn", epochs=10))
+    assert config.epochs == 2 and "Epochs set to 2" in notes[0]
+    with pytest.raises(ConfigError, match="the models are mlp, lenet5_bn"):
+        limits.apply(TrainConfig(model="bn_cnn4"))
+    with pytest.raises(ConfigError, match="parameters; the class allows 1,000"):
+        ClassLimits(max_parameters=1000).apply(TrainConfig(model="mlp"))
+    with pytest.raises(ConfigError, match="Max epochs"):
+        ClassLimits(max_epochs=0).check()
+
+
+def test_ending_a_class_archives_its_runs_and_closes_it(tmp_path):
+    store = ClassStore(tmp_path)
+    room = store.start(TEACHER, lesson="Quick start", limits=ClassLimits(max_epochs=3))
+    run = tmp_path / "20261204-100000-mlp-aaaaaaaa"
+    run.mkdir()
+    (run / "config.json").write_text(json.dumps(TrainConfig().to_dict()))
+    (run / "metrics.jsonl").write_text("{}\n")
+    archive = store.end([run])
+    assert archive.name == f"{room.id}.zip" and store.current() is None
+    with zipfile.ZipFile(archive) as z:
+        names = set(z.namelist())
+        assert {"class.json", f"runs/{run.name}/config.json", f"runs/{run.name}/metrics.jsonl"} <= names
+        assert json.loads(z.read("class.json"))["lesson"] == "Quick start"
+    assert not list(archive.parent.glob("*.partial"))
+
+
+def test_the_access_rule_in_a_class(tmp_path, monkeypatch):
+    monkeypatch.delenv("CNN_HOSTED", raising=False)
+    assert server_access(tmp_path).mode == "local"
+    ClassStore(tmp_path).start(TEACHER)
+    rule = server_access(tmp_path)
+    assert rule.mode == "class" and rule.private
+    ann, bob, teacher = Visitor(key="ann-key"), Visitor(key="bob-key"), Visitor(key="teacher-key", teacher=True)
+    anns_run = {"owner": ANN}
+    assert rule.lists(ann, anns_run) and rule.can_act(ann, anns_run)
+    assert not rule.lists(bob, anns_run) and not rule.can_act(bob, anns_run)  # Bob sees it on the board only
+    assert rule.can_read(bob, "r", anns_run)
+    assert rule.can_act(teacher, anns_run)
+    ClassStore(tmp_path).end([])
+    assert server_access(tmp_path).mode == "local"

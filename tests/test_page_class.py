@@ -1,0 +1,136 @@
+"""AppTest of a class, in its three roles: the teacher starts a class (link, QR code, limits), students join under
+a name and train within the class's limits with their name on each run, the teacher's runs go first and the
+teacher ends the class (archive); and a student cannot become the teacher through the URL or a widget."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from cnn_core.access import new_key, owner_tag
+from cnn_core.classroom import ClassStore
+from cnn_core.runs import RunStatus, RunStore
+from tests.conftest import APP
+
+TOKEN = "the-teachers-secret-token-0123456789"
+
+
+def as_visitor(page: str, key: str, **query: str) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.session_state["visitor_key"] = key
+    for name, value in query.items():
+        at.query_params[name] = value
+    at.run()
+    at = at.switch_page(page).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def texts(at: AppTest) -> str:
+    parts = [e.value for kind in ("markdown", "caption", "warning", "info", "error", "success", "subheader")
+             for e in at.get(kind)]
+    return " ".join(str(p) for p in parts)
+
+
+def button(at: AppTest, key: str):
+    return next(b for b in at.button if b.key == key)
+
+
+@pytest.fixture
+def school(studio, monkeypatch):
+    monkeypatch.setenv("CNN_TEACHER_TOKEN", TOKEN)
+    monkeypatch.setenv("CNN_EXECUTOR", "inline")
+    return studio
+
+
+def start_class(teacher_key: str, **limits) -> AppTest:
+    at = as_visitor("pages/class.py", teacher_key, teacher=TOKEN)
+    assert "Start a class" in texts(at)
+    for name, value in limits.items():
+        at.number_input(key=f"new_{name}").set_value(value)
+    button(at, "start_class").click().run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_the_teacher_starts_a_class_and_students_join_by_name(school):
+    teacher = new_key()
+    at = start_class(teacher)
+    assert "is open" in texts(at) and "0 students joined" in texts(at)
+    assert at.get("imgs") or at.get("image"), "the QR code"
+    assert "/class" in texts(at)
+    ann = as_visitor("pages/class.py", new_key())
+    assert "Join the class" in texts(ann)
+    ann.text_input(key="class_name").set_value("Ann")
+    button(ann, "join_class").click().run()
+    assert "You are **Ann**" in texts(ann)
+    bob = as_visitor("pages/class.py", new_key())
+    suggested = bob.text_input(key="class_name").value
+    assert len(suggested.split()) == 2  # "blue otter"
+    button(bob, "join_class").click().run()
+    at = as_visitor("pages/class.py", teacher)  # the teacher again, by the cookie key, without the token
+    assert "2 students joined" in texts(at) and "Ann" in texts(at) and suggested in texts(at)
+
+
+def test_a_student_cannot_become_the_teacher_through_the_url_or_a_widget(school):
+    teacher = new_key()
+    start_class(teacher)
+    mallory = new_key()
+    for crafted in ({"teacher": "guess"}, {"teacher": TOKEN[:-1]}, {"teacher": ""}, {"teacher": TOKEN.upper()}):
+        at = as_visitor("pages/class.py", mallory, **crafted)
+        assert "Join the class" in texts(at) and "is open" not in texts(at), crafted
+        assert not [b for b in at.button if b.key in ("end_class", "apply_limits", "start_class")]
+    at = as_visitor("pages/class.py", mallory)
+    at.text_input(key="class_name").set_value("teacher")  # the teacher's name as a display name
+    button(at, "join_class").click().run()
+    room = ClassStore(school.runs).current()
+    assert room.name_of(owner_tag(mallory)) == "teacher 2" and room.teacher == owner_tag(teacher)
+    before = ClassStore(school.runs).current()
+    at = as_visitor("pages/class.py", mallory, teacher="guess")
+    assert ClassStore(school.runs).current() == before  # nothing a student sent changed the class
+
+
+def test_students_train_within_the_limits_with_their_names_and_the_teacher_ends_the_class(school):
+    teacher = new_key()
+    start_class(teacher, epochs=1)
+    ann_key = new_key()
+    ann = as_visitor("pages/class.py", ann_key)
+    ann.text_input(key="class_name").set_value("Ann")
+    button(ann, "join_class").click().run()
+    train = as_visitor("pages/train.py", ann_key)
+    train.selectbox(key="cfg_model").set_value("mlp")
+    train.number_input(key="cfg_epochs").set_value(5)
+    train.number_input(key="cfg_val_size").set_value(100)
+    train.run()
+    next(b for b in train.button if b.label == "Train").click().run()
+    assert not train.exception, train.exception
+    run_id = train.query_params["run"]
+    store = RunStore(school.runs)
+    run = store.read(run_id)
+    assert run.config.epochs == 1 and run.name == "Ann" and run.meta["owner"] == owner_tag(ann_key)
+    assert "by **Ann**" in texts(train)
+    stranger = as_visitor("pages/train.py", new_key(), run=run_id)  # not joined: sees it (the board), no Cancel
+    assert not [b for b in stranger.button if b.label == "Cancel run"]
+    refused = as_visitor("pages/train.py", new_key())
+    next(b for b in refused.button if b.label == "Train").click().run()
+    assert "Join the class first" in " ".join(e.value for e in refused.error)
+    deadline = time.monotonic() + 120
+    while store.read(run_id).state.is_active and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert store.read(run_id).state is RunStatus.FINISHED
+
+    end = as_visitor("pages/class.py", teacher)
+    button(end, "end_class").click().run()
+    assert not end.exception, end.exception
+    assert "The class ended" in texts(end)
+    assert ClassStore(school.runs).current() is None
+    archives = list((school.runs / ".class" / "archive").glob("*.zip"))
+    assert len(archives) == 1
+    import zipfile
+
+    with zipfile.ZipFile(archives[0]) as z:
+        assert f"runs/{run_id}/config.json" in z.namelist()
+    again = as_visitor("pages/class.py", new_key())  # no class: nothing asks for a name
+    assert "No class is running" in texts(again)
