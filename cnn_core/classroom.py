@@ -219,3 +219,47 @@ class ClassStore:
         if room is None:
             raise ConfigError("No class is in progress: the teacher starts one on the Class page.")
         return room
+
+
+@dataclass(frozen=True)
+class BoardEntry:
+    """One run on the class board."""
+
+    run_id: str
+    name: str
+    teacher: bool
+    model: str
+    state: str
+    epochs: list[int]
+    val_acc: list[float]
+    test_acc: float | None
+    best_val_acc: float | None
+    changes: str  # what differs from the lesson's recipe, e.g. "lr=0.01 · batch_size=128"
+
+
+def board(runs: list, room: Classroom) -> list[BoardEntry]:
+    """The class's runs (RunInfo of this class) as board entries, best test accuracy first (then best
+    validation accuracy: runs still training rank by what they reached so far)."""
+    from cnn_core.presets import PRESETS
+
+    lesson = PRESETS[room.lesson].config if room.lesson in PRESETS else None
+    entries = []
+    for run in runs:
+        if run.config is None or run.meta.get("class") != room.id:
+            continue
+        epochs = [e for e in run.history.epochs if e.val_acc is not None]
+        entries.append(BoardEntry(run.id, run.name or "?", run.meta.get("owner") == room.teacher, run.config.model,
+                                  str(run.state), [e.epoch for e in epochs], [e.val_acc for e in epochs],
+                                  run.history.test_acc, run.history.best_val_acc, _changes(run.config, lesson)))
+    return sorted(entries, key=lambda e: (-(e.test_acc or -1.0), -(e.best_val_acc or -1.0), e.run_id))
+
+
+def _changes(config: TrainConfig, lesson: TrainConfig | None) -> str:
+    """The fields of `config` that differ from the lesson's recipe (without a lesson: the usual ones)."""
+    if lesson is None:
+        changed = ["epochs", "batch_size", "optimizer", "lr"]
+    else:
+        fields = ("model", "epochs", "batch_size", "optimizer", "lr", "schedule", "augment", "weight_decay", "seed")
+        changed = [f for f in fields if getattr(config, f) != getattr(lesson, f)]
+    return " · ".join(f"{f}={getattr(config, f):g}" if isinstance(getattr(config, f), float)
+                      else f"{f}={getattr(config, f)}" for f in changed) or "the lesson's recipe"

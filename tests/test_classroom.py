@@ -97,3 +97,31 @@ def test_the_access_rule_in_a_class(tmp_path, monkeypatch):
     assert rule.can_act(teacher, anns_run)
     ClassStore(tmp_path).end([])
     assert server_access(tmp_path).mode == "local"
+
+
+def test_the_board_ranks_the_class_runs_and_says_what_each_changed(tmp_path):
+    from cnn_core.classroom import board
+    from cnn_core.presets import PRESETS
+    from cnn_core.runs import EndRecord, EpochRecord, RunStatus, RunStore
+
+    lesson = next(iter(PRESETS))
+    room = ClassStore(tmp_path).start(TEACHER, lesson=lesson)
+    store = RunStore(tmp_path)
+    recipe = PRESETS[lesson].config
+
+    def run(owner, name, test_acc, class_id=room.id, **changes):
+        import dataclasses
+
+        run_id = store.create(dataclasses.replace(recipe, **changes), owner, name=name, **{"class": class_id})
+        store.append(run_id, EpochRecord(1, 10, 1.0, 0.5, 0.8, 0.5, test_acc - 0.01, 1e-3, 1.0, 100.0))
+        if test_acc:
+            store.append(run_id, EndRecord(1, 10, 1.1, RunStatus.FINISHED, 0.4, test_acc, 1.1))
+        return run_id
+
+    ann = run(ANN, "Ann", 0.91, lr=0.01)
+    teach = run(TEACHER, "teacher", 0.95)
+    run(BOB, "Bob", 0.99, class_id="another-class")  # not this class
+    entries = board(store.list(), room)
+    assert [e.run_id for e in entries] == [teach, ann]
+    assert entries[0].teacher and entries[0].changes == "the lesson's recipe"
+    assert entries[1].changes == "lr=0.01" and entries[1].val_acc == [0.9] and entries[1].epochs == [1]

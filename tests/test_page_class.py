@@ -121,6 +121,14 @@ def test_students_train_within_the_limits_with_their_names_and_the_teacher_ends_
         time.sleep(0.1)
     assert store.read(run_id).state is RunStatus.FINISHED
 
+    board = as_visitor("pages/board.py", new_key())  # anyone in the room sees the class's runs together
+    assert not board.exception, board.exception
+    rows = board.dataframe[0].value
+    assert list(rows["who"]) == ["Ann"] and list(rows["model"]) == ["mlp"] and rows["test acc"][0] > 0
+    assert "epochs=1" in rows["what they changed"][0]
+    figure = board.get("plotly_chart")[0].proto.spec
+    assert "Ann · mlp" in figure
+
     end = as_visitor("pages/class.py", teacher)
     button(end, "end_class").click().run()
     assert not end.exception, end.exception

@@ -17,7 +17,7 @@ SECTIONS = {
     "Learn": [("data.py", "Data", "🔢"), ("conv_lab.py", "Convolution lab", "🧮")],
     "Build": [("train.py", "Train", "🏋️"), ("runs.py", "Runs", "📈")],
     "Explore": [("inspect.py", "Inspect", "🔬"), ("draw.py", "Draw", "✏️")],
-    "Teach": [("class.py", "Class", "🧑‍🏫")],
+    "Teach": [("class.py", "Class", "🧑‍🏫"), ("board.py", "Class board", "🏆")],
 }
 PAGES = Path(__file__).parents[1] / "pages"
 

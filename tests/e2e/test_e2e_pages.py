@@ -23,6 +23,7 @@ PAGES = {
     "inspect": ("inspect.py", "Inspect"),
     "draw": ("draw.py", "Draw"),
     "class": ("class.py", "Class"),
+    "board": ("board.py", "Class board"),
 }
 PRESENT = {path: spec for path, spec in PAGES.items() if (REPO / "pages" / spec[0]).exists()}
 
@@ -52,7 +53,8 @@ NAV_JS = "() => Array.from(document.querySelectorAll('[data-testid=stSidebarNavL
 SECTIONS_JS = "() => Array.from(document.querySelectorAll('[data-testid=stNavSectionHeader]'), h => h.innerText.trim())"
 # app.py's navigation: each page's title in the sidebar, in order, and the section headers above them
 NAV_TITLES = {"": "Home", "data": "Data", "conv_lab": "Convolution lab", "train": "Train", "runs": "Runs",
-              "inspect": "Inspect", "draw": "Draw", "class": "Class"}
+              "inspect": "Inspect", "draw": "Draw", "class": "Class",
+              "board": "Class board"}
 SECTIONS = ["Learn", "Build", "Explore", "Teach"]
 # A fresh server's first visitor arrives at one of these; {run}: a finished run, {a},{b}: two runs that are
 # not the Runs page's default pair (its two newest), so that the compare view shows the query string's runs.

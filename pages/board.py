@@ -1,0 +1,50 @@
+"""Class board: every student's run on one chart and a leaderboard, refreshed every 2 s."""
+
+import streamlit as st
+
+from cnn_core.classroom import board
+from cnn_core.plots.classroom import board_figure
+from ui.jobs import classroom, job_manager
+from ui.navigation import through_app
+
+REFRESH_S = 2.0
+
+
+@st.cache_data(ttl=1.0, show_spinner=False)
+def _entries(root: str, class_id: str):
+    """The board of the class, read at most once a second for every session watching it."""
+    room = classroom()
+    if room is None or room.id != class_id:
+        return []
+    return board(job_manager().store.list(), room)
+
+
+@st.fragment(run_every=REFRESH_S)
+def live_board(class_id: str) -> None:
+    entries = _entries(str(job_manager().store.root), class_id)
+    if not entries:
+        st.info("No runs in this class yet: they appear here as soon as students press Train.")
+        return
+    st.plotly_chart(board_figure(entries), key="board_chart")
+    st.markdown("**Leaderboard** — click a row to open the run")
+    rows = [{"rank": i + 1, "who": e.name + (" (teacher)" if e.teacher else ""), "model": e.model,
+             "test acc": e.test_acc, "best val acc": e.best_val_acc, "what they changed": e.changes,
+             "status": e.state} for i, e in enumerate(entries)]
+    picked = st.dataframe(rows, hide_index=True, width="stretch", on_select="rerun", selection_mode="single-row",
+                          key="leaderboard",
+                          column_config={"test acc": st.column_config.NumberColumn(format="percent"),
+                                         "best val acc": st.column_config.NumberColumn(format="percent")})
+    chosen = picked.selection.rows if picked else []
+    if chosen:
+        st.switch_page("pages/train.py", query_params={"run": entries[chosen[0]].run_id})
+
+
+through_app()
+st.title("🏆 Class board")
+room = classroom()
+if room is None:
+    st.info("No class is running: the board shows a class's runs while a teacher runs one (Class page).")
+    st.stop()
+st.caption(f"Class `{room.id}`" + (f" · lesson: **{room.lesson}**" if room.lesson else "")
+           + f" · {len(room.students)} students · refreshed every {REFRESH_S:g} s")
+live_board(room.id)
