@@ -27,7 +27,7 @@ def live_board(class_id: str) -> None:
         return
     st.plotly_chart(board_figure(entries), key="board_chart")
     st.markdown("**Leaderboard** — click a row to open the run")
-    rows = [{"rank": i + 1, "who": e.name + (" (teacher)" if e.teacher else ""), "model": e.model,
+    rows = [{"rank": i + 1, "who": e.name + (" (teacher)" if e.teacher and e.name != "teacher" else ""), "model": e.model,
              "test acc": e.test_acc, "best val acc": e.best_val_acc, "what they changed": e.changes,
              "status": e.state} for i, e in enumerate(entries)]
     picked = st.dataframe(rows, hide_index=True, width="stretch", on_select="rerun", selection_mode="single-row",
