@@ -120,6 +120,7 @@ class Classroom:
     lesson: str | None = None  # a recipe name (cnn_core.presets)
     limits: ClassLimits = field(default_factory=ClassLimits)
     students: dict[str, str] = field(default_factory=dict)  # visitor tag → display name
+    projected: str | None = None  # the run the teacher put on the projector
 
     def name_of(self, tag: str | None) -> str | None:
         if tag is None:
@@ -137,7 +138,8 @@ class Classroom:
         limits["models"] = tuple(limits.get("models") or ())
         known = {f.name for f in dataclasses.fields(ClassLimits)}
         return cls(data["id"], data["started"], data["teacher"], data.get("lesson"),
-                   ClassLimits(**{k: v for k, v in limits.items() if k in known}), dict(data.get("students") or {}))
+                   ClassLimits(**{k: v for k, v in limits.items() if k in known}), dict(data.get("students") or {}),
+                   data.get("projected"))
 
 
 class ClassStore:
@@ -183,6 +185,11 @@ class ClassStore:
             return self._write(dataclasses.replace(room, lesson=lesson if lesson is not None else room.lesson,
                                                    limits=(limits or room.limits).check(),
                                                    teacher=teacher or room.teacher))
+
+    def project(self, run_id: str | None) -> Classroom:
+        """Put a run on the projector (None: the class board alone). The teacher's call: pages ask first."""
+        with self._lock:
+            return self._write(dataclasses.replace(self._need(), projected=run_id))
 
     def join(self, tag: str, name: str) -> str:
         """Record a student's display name; a name another student has gets a number ("blue otter 2")."""

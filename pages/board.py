@@ -1,4 +1,5 @@
-"""Class board: every student's run on one chart and a leaderboard, refreshed every 2 s."""
+"""Class board: every student's run on one chart and a leaderboard, refreshed every 2 s; with ?view=projector,
+the projector view (big type, no sidebar, the run the teacher put on the projector first)."""
 
 import streamlit as st
 
@@ -6,6 +7,7 @@ from cnn_core.classroom import board
 from cnn_core.plots.classroom import board_figure
 from ui.jobs import classroom, job_manager
 from ui.navigation import through_app
+from ui.projector import enter, follow, projected_run
 
 REFRESH_S = 2.0
 
@@ -40,11 +42,21 @@ def live_board(class_id: str) -> None:
 
 
 through_app()
+projector = st.query_params.get("view") == "projector"
+if projector:
+    enter()
 st.title("🏆 Class board")
 room = classroom()
+if projector:
+    follow(room.projected if room else None)
 if room is None:
     st.info("No class is running: the board shows a class's runs while a teacher runs one (Class page).")
     st.stop()
+if projector:
+    projected_run(room)
+else:
+    st.page_link("pages/board.py", label="Projector view (big type, no sidebar)", icon="📽️",
+                 query_params={"view": "projector"})
 st.caption(f"Class `{room.id}`" + (f" · lesson: **{room.lesson}**" if room.lesson else "")
            + f" · {len(room.students)} students · refreshed every {REFRESH_S:g} s")
 live_board(room.id)

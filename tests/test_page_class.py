@@ -129,6 +129,17 @@ def test_students_train_within_the_limits_with_their_names_and_the_teacher_ends_
     figure = board.get("plotly_chart")[0].proto.spec
     assert "Ann · mlp" in figure
 
+    mine = as_visitor("pages/train.py", ann_key, run=run_id)  # only the teacher puts a run on the projector
+    assert not [b for b in mine.button if b.key == f"project_{run_id}"]
+    pick = as_visitor("pages/train.py", teacher, run=run_id)
+    button(pick, f"project_{run_id}").click().run()
+    assert ClassStore(school.runs).current().projected == run_id
+    projector = as_visitor("pages/board.py", new_key(), view="projector")
+    assert not projector.exception, projector.exception
+    assert any("Ann · mlp" in h.value for h in projector.header)
+    assert len(projector.get("plotly_chart")) >= 3  # its curves, its confusion matrix, the board's chart
+    assert "display: none" in " ".join(str(h.proto) for h in projector.get("html"))  # no sidebar
+
     end = as_visitor("pages/class.py", teacher)
     button(end, "end_class").click().run()
     assert not end.exception, end.exception

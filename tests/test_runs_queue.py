@@ -135,3 +135,25 @@ def test_per_owner_limits_one_training_one_waiting(store):
     for run_id in [ann1, ann2, bob1, *local]:
         jobs.wait(run_id, timeout=30)
     assert store.read(ann2).state is RunStatus.FINISHED
+
+
+def test_a_waiting_run_knows_its_place_and_about_how_long(store):
+    from cnn_core.runs import EndRecord, EpochRecord
+
+    done = store.create(TrainConfig(model="mlp", epochs=2))  # a finished run of the model: 10 s an epoch
+    for epoch in (1, 2):
+        store.append(done, EpochRecord(epoch, epoch * 10, epoch * 10.0, 0.5, 0.8, 0.5, 0.8, 1e-3, 10.0, 100.0))
+    store.append(done, EndRecord(2, 20, 20.0, RunStatus.FINISHED, 0.4, 0.8, 20.0))
+    store.set_status(done, RunStatus.FINISHED, elapsed=20.0)
+    executor = HeldExecutor()
+    jobs = JobManager(store, executor, max_concurrent=1)
+    first = jobs.submit(TrainConfig(model="mlp", epochs=3), owner="ann")
+    second = jobs.submit(TrainConfig(model="mlp", epochs=2), owner="bob")
+    third = jobs.submit(TrainConfig(model="mlp", epochs=2), owner="cat")
+    assert jobs.wait_estimate(first) is None  # training, not waiting
+    assert jobs.queue_position(third) == 2
+    assert jobs.wait_estimate(second) == pytest.approx(30.0)  # the training run's 3 epochs of 10 s
+    assert jobs.wait_estimate(third) == pytest.approx(50.0)  # … and the second's 2 epochs
+    executor.release.set()
+    for run_id in (first, second, third):
+        jobs.wait(run_id, timeout=30)

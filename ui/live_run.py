@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import streamlit as st
 
+from cnn_core.classroom import ClassStore
 from cnn_core.plots.training import curves_figure
 from cnn_core.presets import PRESETS
-from cnn_core.runs import JobManager, RunInfo, RunStatus
-from ui.jobs import access, readable_run, visitor
+from cnn_core.runs import JobManager, RunInfo, RunStatus, runs_dir
+from ui.jobs import access, classroom, readable_run, visitor
 from ui.live_chart import live_curves
 from ui.model_picker import open_run_in
 
@@ -78,6 +79,30 @@ def _resume_button(jobs: JobManager, run: RunInfo) -> None:
         st.rerun()
 
 
+def projector_button(room, run_id: str) -> None:
+    """The teacher's: put this run on the projector view (the Class board with ?view=projector)."""
+    if room.projected == run_id:
+        st.caption("📽️ This run is on the projector.")
+    elif st.button("Put on the projector", key=f"project_{run_id}", icon="📽️"):
+        ClassStore(runs_dir()).project(run_id)
+        st.toast("On the projector: the projector view follows.", icon="📽️")
+
+
+def ordinal(n: int) -> str:
+    return f"{n}{'th' if 10 <= n % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(n % 10, 'th')}"
+
+
+@st.fragment(run_every=2.0)
+def place_in_line(jobs: JobManager, run_id: str) -> None:
+    """While the run waits: its place in line and about how long until it starts (refreshed every 2 s)."""
+    place = jobs.queue_position(run_id)
+    if place is None:
+        return
+    wait = jobs.wait_estimate(run_id)
+    st.info(f"⏳ {ordinal(place)} in line" + (f", about {wait:.0f} s" if wait is not None else "")
+            + ": runs take fair turns, each person's first run before anyone's second.")
+
+
 def live_run(jobs: JobManager, run_id: str) -> None:
     """Show a run this visitor may see (else "no run", as for a deleted one). While it is active the browser
     draws its curves from the run's event stream (no reruns); when it ends the page reruns once and shows the
@@ -88,6 +113,9 @@ def live_run(jobs: JobManager, run_id: str) -> None:
         return
     rule, me = access(), visitor()
     owner = rule.can_act(me, run.status)
+    room = classroom()
+    if room is not None and me.teacher:
+        projector_button(room, run_id)
     if owner and rule.private:
         st.caption(f"Share this run, read-only: `/train?run={run_id}&share={rule.share_token(run_id)}` "
                    "(whoever opens it sees its curves and results, and cannot change anything).")
@@ -101,6 +129,7 @@ def live_run(jobs: JobManager, run_id: str) -> None:
                     f"lr {c.lr:g} · `{run_id}`{by}")
         if owner and st.button("Cancel run", key=f"cancel_{run_id}", icon="⏹️"):
             jobs.cancel(run_id)
+        place_in_line(jobs, run_id)
         live_curves([run_id], key=f"live_{run_id}", epochs=c.epochs, share=me.share if not owner else None)
         return
     _render(jobs, run, owner)

@@ -167,6 +167,34 @@ class JobManager:
         with self._lock:
             return self._queue.position(run_id)
 
+    def wait_estimate(self, run_id: str) -> float | None:
+        """Seconds until a waiting run starts, about: what the runs training and the runs ahead of it in line
+        have left, shared over the slots, each run's length guessed from this folder's finished runs of its
+        model. None when it is not waiting or there is nothing to guess from."""
+        with self._lock:
+            order = self._queue.order()
+            if run_id not in order:
+                return None
+            ahead, active = order[:order.index(run_id)], list(self._active)
+        per_epoch: dict[str, list[float]] = {}
+        for run in self.store.list():
+            if run.config is not None and run.state.succeeded and run.history.epochs:
+                per_epoch.setdefault(run.config.model, []).append(run.status.get("elapsed", 0.0)
+                                                                  / len(run.history.epochs))
+        left = 0.0
+        for other in active + ahead:
+            try:
+                run = self.store.read(other)
+            except (KeyError, OSError, ValueError):
+                continue
+            known = per_epoch.get(run.config.model)
+            guess = run.eta_s if run.eta_s is not None else (
+                sum(known) / len(known) * (run.config.epochs - run.status.get("epoch", 0)) if known else None)
+            if guess is None:
+                return None
+            left += guess
+        return left / max(1, self.max_concurrent)
+
     def cancel(self, run_id: str) -> None:
         """Stop a running run at its next step (it keeps its checkpoints: STOPPED), or take a waiting one out of the
         queue (CANCELLED)."""
