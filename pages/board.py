@@ -5,6 +5,7 @@ import streamlit as st
 
 from cnn_core.classroom import board
 from cnn_core.plots.classroom import board_figure
+from cnn_core.runs import RunStatus
 from ui.jobs import classroom, job_manager
 from ui.navigation import through_app
 from ui.projector import enter, follow, projected_run
@@ -27,6 +28,10 @@ def live_board(class_id: str) -> None:
     if not entries:
         st.info("No runs in this class yet: they appear here as soon as students press Train.")
         return
+    active = [e for e in entries if RunStatus.parse(e.state).is_active]
+    if active:
+        st.markdown("**Training and waiting:** " + ", ".join(
+            f"{RunStatus.parse(e.state).icon} {e.name} · {e.model}" for e in active))
     st.plotly_chart(board_figure(entries), key="board_chart")
     st.markdown("**Leaderboard** — click a row to open the run")
     rows = [{"rank": i + 1, "who": e.name + (" (teacher)" if e.teacher and e.name != "teacher" else ""), "model": e.model,
