@@ -2,7 +2,6 @@
 access rule while a class is in progress."""
 
 import json
-import os
 import zipfile
 
 import pytest

@@ -12,7 +12,7 @@ import torch
 
 from cnn_core.config import ConfigError, TrainConfig
 from cnn_core.events import Callback
-from cnn_core.runs import EndRecord, EpochRecord, JobManager, RunStatus, RunStore, StepRecord, threads_for
+from cnn_core.runs import EndRecord, JobManager, RunStatus, RunStore, StepRecord, threads_for
 from cnn_core.runs.executors import InlineExecutor, ProcessExecutor
 from cnn_core.runs.protocol import Began, Ended, Recorded
 from tests.hammer import failures, hammer

@@ -10,7 +10,7 @@ from cnn_core.config import TrainConfig
 from cnn_core.events import Stop
 from cnn_core.runs.protocol import (Began, Ended, Job, Recorded, RunWriter, Saved, decode, encode, frame, read_frame,
                                     train_job)
-from cnn_core.runs.records import EndRecord, EpochRecord, History, StepRecord
+from cnn_core.runs.records import EndRecord, EpochRecord, StepRecord
 from cnn_core.runs.status import RunStatus
 from cnn_core.runs.store import RunStore
 

@@ -13,7 +13,7 @@ from PIL import Image
 from plotly.subplots import make_subplots
 
 from cnn_core.inspect import kernel_grid, symmetric_limit
-from cnn_core.plots.common import DIVERGING, GRAY, image_figure, image_grid
+from cnn_core.plots.common import DIVERGING, GRAY, image_figure
 
 ACCENT = "#d62728"
 BASE = "#1f77b4"

@@ -7,9 +7,9 @@ from urllib.parse import parse_qs, urlparse
 
 from playwright.sync_api import expect
 
-from cnn_core.runs import RunStatus, RunStore
+from cnn_core.runs import RunStore
 from cnn_core.plots.training import curves_figure
-from streamlit_ui import choose, needs_page, open_page, plotly_points, screenshot, set_number, wait_idle
+from streamlit_ui import choose, needs_page, open_page, screenshot, set_number, wait_idle
 
 pytestmark = needs_page("train.py")
 CURVES_WITHIN_S = 120  # a 2-epoch MLP on 1,500 synthetic images takes seconds; the bound allows a loaded machine
