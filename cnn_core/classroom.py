@@ -121,6 +121,7 @@ class Classroom:
     limits: ClassLimits = field(default_factory=ClassLimits)
     students: dict[str, str] = field(default_factory=dict)  # visitor tag → display name
     projected: str | None = None  # the run the teacher put on the projector
+    step: int = 0  # the lesson's step the class is at (lesson_steps)
 
     def name_of(self, tag: str | None) -> str | None:
         if tag is None:
@@ -139,7 +140,7 @@ class Classroom:
         known = {f.name for f in dataclasses.fields(ClassLimits)}
         return cls(data["id"], data["started"], data["teacher"], data.get("lesson"),
                    ClassLimits(**{k: v for k, v in limits.items() if k in known}), dict(data.get("students") or {}),
-                   data.get("projected"))
+                   data.get("projected"), int(data.get("step") or 0))
 
 
 class ClassStore:
@@ -186,6 +187,15 @@ class ClassStore:
                                                    limits=(limits or room.limits).check(),
                                                    teacher=teacher or room.teacher))
 
+    def set_step(self, step: int) -> Classroom:
+        """Move the class to a step of its lesson (the teacher's call)."""
+        with self._lock:
+            room = self._need()
+            steps = lesson_steps(room.lesson)
+            if not 0 <= step < len(steps):
+                raise ConfigError(f"This lesson has steps 1 to {len(steps)}.")
+            return self._write(dataclasses.replace(room, step=step))
+
     def project(self, run_id: str | None) -> Classroom:
         """Put a run on the projector (None: the class board alone). The teacher's call: pages ask first."""
         with self._lock:
@@ -229,6 +239,38 @@ class ClassStore:
 
 
 @dataclass(frozen=True)
+class LessonStep:
+    title: str
+    try_this: str  # the one thing to try, in a sentence
+    changes: dict[str, Any]  # TrainConfig fields set over the lesson's recipe
+
+    def config(self, lesson: str | None) -> TrainConfig:
+        from cnn_core.presets import PRESETS
+
+        base = PRESETS[lesson].config if lesson in PRESETS else TrainConfig()
+        return dataclasses.replace(base, **self.changes)
+
+
+def lesson_steps(lesson: str | None) -> list[LessonStep]:
+    """A class's lesson in steps, each with the one thing to try, over the lesson's recipe."""
+    from cnn_core.presets import PRESETS
+
+    base = PRESETS[lesson].config if lesson in PRESETS else TrainConfig()
+    steps = [LessonStep("The recipe as the tutorial wrote it",
+                        "Press Train without changing anything: this is the line to beat.", {}),
+             LessonStep("A learning rate far too high",
+                        "Set the learning rate to 1 and watch the loss explode: the run ends 'diverged'.", {"lr": 1.0}),
+             LessonStep("Tiny batches", "Train with batch size 16: more steps per epoch. Does it learn faster per "
+                        "epoch? Per second?", {"batch_size": 16})]
+    if base.model != "lenet5_classic":
+        steps.append(LessonStep("The 1998 network", "Switch the model to lenet5_classic (tanh, no BatchNorm) and "
+                                "compare its curve with the recipe's.", {"model": "lenet5_classic", "model_args": {}}))
+    steps.append(LessonStep("Your best", "Change anything you like within the class limits and climb the "
+                            "leaderboard.", {}))
+    return steps
+
+
+@dataclass(frozen=True)
 class BoardEntry:
     """One run on the class board."""
 
@@ -242,6 +284,7 @@ class BoardEntry:
     test_acc: float | None
     best_val_acc: float | None
     changes: str  # what differs from the lesson's recipe, e.g. "lr=0.01 · batch_size=128"
+    step: int = 0  # the lesson's step the class was at when it started
 
 
 def board(runs: list, room: Classroom) -> list[BoardEntry]:
@@ -257,7 +300,8 @@ def board(runs: list, room: Classroom) -> list[BoardEntry]:
         epochs = [e for e in run.history.epochs if e.val_acc is not None]
         entries.append(BoardEntry(run.id, run.name or "?", run.meta.get("owner") == room.teacher, run.config.model,
                                   str(run.state), [e.epoch for e in epochs], [e.val_acc for e in epochs],
-                                  run.history.test_acc, run.history.best_val_acc, _changes(run.config, lesson)))
+                                  run.history.test_acc, run.history.best_val_acc, _changes(run.config, lesson),
+                                  int(run.meta.get("step") or 0)))
     return sorted(entries, key=lambda e: (-(e.test_acc or -1.0), -(e.best_val_acc or -1.0), e.run_id))
 
 

@@ -3,7 +3,7 @@ the projector view (big type, no sidebar, the run the teacher put on the project
 
 import streamlit as st
 
-from cnn_core.classroom import board
+from cnn_core.classroom import board, lesson_steps
 from cnn_core.plots.classroom import board_figure
 from cnn_core.runs import RunStatus
 from ui.jobs import classroom, job_manager
@@ -25,6 +25,11 @@ def _entries(root: str, class_id: str):
 @st.fragment(run_every=REFRESH_S)
 def live_board(class_id: str) -> None:
     entries = _entries(str(job_manager().store.root), class_id)
+    steps = lesson_steps(classroom().lesson) if classroom() else []
+    shown = st.segmented_control("Step", ["all", *range(len(steps))], default="all", key="board_step",
+                                 format_func=lambda i: "all steps" if i == "all" else f"{i + 1}. {steps[i].title}")
+    if shown not in (None, "all"):
+        entries = [e for e in entries if e.step == shown]
     if not entries:
         st.info("No runs in this class yet: they appear here as soon as students press Train.")
         return
@@ -34,7 +39,7 @@ def live_board(class_id: str) -> None:
             f"{RunStatus.parse(e.state).icon} {e.name} · {e.model}" for e in active))
     st.plotly_chart(board_figure(entries), key="board_chart")
     st.markdown("**Leaderboard** — click a row to open the run")
-    rows = [{"rank": i + 1, "who": e.name + (" (teacher)" if e.teacher and e.name != "teacher" else ""), "model": e.model,
+    rows = [{"rank": i + 1, "step": e.step + 1, "who": e.name + (" (teacher)" if e.teacher and e.name != "teacher" else ""), "model": e.model,
              "test acc": e.test_acc, "best val acc": e.best_val_acc, "what they changed": e.changes,
              "status": e.state} for i, e in enumerate(entries)]
     picked = st.dataframe(rows, hide_index=True, width="stretch", on_select="rerun", selection_mode="single-row",

@@ -3,7 +3,7 @@
 import streamlit as st
 
 from cnn_core.access import owner_tag
-from cnn_core.classroom import ClassLimits, random_name
+from cnn_core.classroom import ClassLimits, lesson_steps, random_name
 from cnn_core.config import ConfigError
 from cnn_core.models import MODELS
 from cnn_core.presets import PRESETS
@@ -30,6 +30,20 @@ def limits_form(current: ClassLimits, key: str) -> ClassLimits | None:
         return None
 
 
+def set_up_form(config, lesson: str | None) -> None:
+    """Put a step's config into the Train page's form (its widgets read these keys when they are drawn)."""
+    import dataclasses
+
+    from cnn_core.config import TrainConfig
+    from cnn_core.presets import DEFAULT_PRESET
+
+    st.session_state["preset"] = lesson if lesson in PRESETS else DEFAULT_PRESET  # the form keeps what follows
+    for f in dataclasses.fields(TrainConfig):
+        st.session_state[f"cfg_{f.name}"] = getattr(config, f.name)
+    if config.model == "custom":
+        st.session_state["layers"] = [dict(layer) for layer in config.model_args.get("layers", [])]
+
+
 def teacher_view(room) -> None:
     link = class_link()
     st.subheader(f"Class `{room.id}` is open")
@@ -39,6 +53,16 @@ def teacher_view(room) -> None:
     right.image(qr_png(link), caption=link, width=260)
     names = sorted(room.students.values(), key=str.casefold)
     left.markdown(f"**{len(names)} student{'s' * (len(names) != 1)} joined**" + (": " + ", ".join(names) if names else ""))
+    steps = lesson_steps(room.lesson)
+    labels = [f"{i + 1}. {s.title}" for i, s in enumerate(steps)]
+
+    def moved() -> None:  # only a change by this teacher writes (another tab's stale radio never does)
+        class_store().set_step(labels.index(st.session_state["class_step"]))
+
+    st.session_state["class_step"] = labels[room.step]  # the class's step, whoever set it
+    st.radio(f"Lesson steps{f' — {room.lesson}' if room.lesson else ''}: the class is at", labels,
+             key="class_step", on_change=moved)
+    st.caption(f"Students see: *{steps[room.step].try_this}*")
     with st.expander("Class limits", expanded=False):
         limits = limits_form(room.limits, "live")
         if limits is not None and st.button("Apply the limits", key="apply_limits"):
@@ -75,7 +99,14 @@ def student_view(room) -> None:
         st.success(f"You are **{name}** in this class. Your runs show your name on the class board.")
         if room.lesson:
             st.markdown(f"Today's lesson: **{room.lesson}**")
-        st.page_link("pages/train.py", label="Go to Train", icon="🏋️")
+        steps = lesson_steps(room.lesson)
+        step = steps[min(room.step, len(steps) - 1)]
+        st.subheader(f"Step {room.step + 1} of {len(steps)}: {step.title}")
+        st.markdown(f"👉 {step.try_this}")
+        if st.button("Set up this step on the Train page", type="primary", icon="🏋️", key="setup_step"):
+            set_up_form(step.config(room.lesson), room.lesson)
+            st.switch_page("pages/train.py")
+        st.page_link("pages/board.py", label="See the class board", icon="🏆")
         return
     st.subheader("Join the class")
     suggested = st.session_state.setdefault("class_suggested_name", random_name())

@@ -29,7 +29,7 @@ def submit(*configs: TrainConfig, group: str | None = None) -> list[str]:
             name = room.name_of(me.tag)
             if name is None:
                 raise ConfigError("Join the class first (Class page): your runs carry your name.")
-            meta = {"name": name, "class": room.id}
+            meta = {"name": name, "class": room.id, "step": room.step}
         if busy:
             raise ConfigError(busy)
         limited = [apply_limits(config, limits) for config in configs]

@@ -124,3 +124,23 @@ def test_the_board_ranks_the_class_runs_and_says_what_each_changed(tmp_path):
     assert [e.run_id for e in entries] == [teach, ann]
     assert entries[0].teacher and entries[0].changes == "the lesson's recipe"
     assert entries[1].changes == "lr=0.01" and entries[1].val_acc == [0.9] and entries[1].epochs == [1]
+
+
+def test_a_lesson_in_steps_each_a_valid_config_and_the_class_moves_through_them(tmp_path):
+    from cnn_core.classroom import lesson_steps
+    from cnn_core.presets import PRESETS
+
+    for lesson in [None, *PRESETS]:
+        steps = lesson_steps(lesson)
+        assert len(steps) >= 4 and steps[0].changes == {}
+        for step in steps:
+            assert step.try_this and step.config(lesson).validate()
+    lesson = next(iter(PRESETS))
+    too_high = lesson_steps(lesson)[1]
+    assert too_high.config(lesson).lr == 1.0 and too_high.config(lesson).model == PRESETS[lesson].config.model
+    store = ClassStore(tmp_path)
+    store.start(TEACHER, lesson=lesson)
+    assert store.current().step == 0
+    assert store.set_step(2).step == 2 and store.current().step == 2
+    with pytest.raises(ConfigError, match="steps 1 to"):
+        store.set_step(99)

@@ -153,3 +153,24 @@ def test_students_train_within_the_limits_with_their_names_and_the_teacher_ends_
         assert f"runs/{run_id}/config.json" in z.namelist()
     again = as_visitor("pages/class.py", new_key())  # no class: nothing asks for a name
     assert "No class is running" in texts(again)
+
+
+def test_the_class_moves_through_the_lessons_steps(school):
+    teacher = new_key()
+    at = as_visitor("pages/class.py", teacher, teacher=TOKEN)
+    at.selectbox(key="class_lesson").set_value("Quick start — LeNet-5 + BN, one-cycle, 2 epochs")
+    button(at, "start_class").click().run()
+    at.radio(key="class_step").set_value("2. A learning rate far too high").run()
+    assert not at.exception, at.exception
+    assert ClassStore(school.runs).current().step == 1
+    student = new_key()
+    ann = as_visitor("pages/class.py", student)
+    ann.text_input(key="class_name").set_value("Ann")
+    button(ann, "join_class").click().run()
+    ann = as_visitor("pages/class.py", student)  # her page again (AppTest drops the next click after st.rerun)
+    assert "Step 2 of 5: A learning rate far too high" in texts(ann)
+    assert "learning rate to 1" in texts(ann)
+    button(ann, "setup_step").click().run()
+    assert not ann.exception, ann.exception
+    assert ann.title[0].value == "🏋️ Train"
+    assert ann.number_input(key="cfg_lr").value == 1.0 and ann.selectbox(key="cfg_model").value == "lenet5_bn"
