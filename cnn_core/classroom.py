@@ -18,6 +18,7 @@ import json
 import os
 import re
 import secrets
+import shutil
 import time
 import zipfile
 from dataclasses import dataclass, field
@@ -201,6 +202,34 @@ class ClassStore:
         with self._lock:
             return self._write(dataclasses.replace(self._need(), projected=run_id))
 
+    def share_drawing(self, tag: str, image: Any, prediction: str, confidence: float, model: str) -> Drawing:
+        """Put a student's drawing on the class's wall with what their model read (`image`: the model's view,
+        (S, S) floats in [0, 1]); ConfigError for a visitor who has not joined."""
+        import numpy as np
+
+        room = self._need()
+        name = room.name_of(tag)
+        if name is None:
+            raise ConfigError("Join the class first (Class page) to share a drawing.")
+        pixels = np.clip(np.asarray(image, dtype=np.float32) * 255, 0, 255).astype(np.uint8)
+        drawing = Drawing(f"{time.time():.3f}-{secrets.token_hex(3)}", name, pixels.tolist(), prediction,
+                          float(confidence), model)
+        wall = self.folder / "wall"
+        wall.mkdir(parents=True, exist_ok=True)
+        write_atomic(wall / f"{drawing.id}.json", json.dumps(dataclasses.asdict(drawing)))
+        return drawing
+
+    def wall(self, limit: int = 24) -> list[Drawing]:
+        """The newest drawings shared with the class, newest first."""
+        files = sorted((self.folder / "wall").glob("*.json"), reverse=True)[:limit]
+        out = []
+        for file in files:
+            try:
+                out.append(Drawing(**json.loads(file.read_text())))
+            except (OSError, ValueError, TypeError):  # being written, or damaged: left out
+                continue
+        return out
+
     def join(self, tag: str, name: str) -> str:
         """Record a student's display name; a name another student has gets a number ("blue otter 2")."""
         name = clean_name(name)
@@ -227,7 +256,10 @@ class ClassStore:
                     for file in sorted(run.rglob("*")):
                         if file.is_file():
                             z.write(file, f"runs/{run.name}/{file.relative_to(run)}")
+                for file in sorted((self.folder / "wall").glob("*.json")):
+                    z.write(file, f"wall/{file.name}")
             partial.replace(archive)
+            shutil.rmtree(self.folder / "wall", ignore_errors=True)  # the next class starts with a clean wall
             self.path.unlink()
             return archive
 
@@ -236,6 +268,18 @@ class ClassStore:
         if room is None:
             raise ConfigError("No class is in progress: the teacher starts one on the Class page.")
         return room
+
+
+@dataclass(frozen=True)
+class Drawing:
+    """A digit a student drew and shared, as their model saw it, with what the model read."""
+
+    id: str
+    name: str
+    pixels: list[list[int]]  # (S, S) uint8
+    prediction: str
+    confidence: float
+    model: str
 
 
 @dataclass(frozen=True)

@@ -1,11 +1,13 @@
 """Class board: every student's run on one chart and a leaderboard, refreshed every 2 s; with ?view=projector,
 the projector view (big type, no sidebar, the run the teacher put on the projector first)."""
 
+import numpy as np
 import streamlit as st
 
-from cnn_core.classroom import board, lesson_steps
+from cnn_core.classroom import ClassStore, board, lesson_steps
 from cnn_core.plots.classroom import board_figure
-from cnn_core.runs import RunStatus
+from cnn_core.plots.inspect import image_strip
+from cnn_core.runs import RunStatus, runs_dir
 from ui.jobs import classroom, job_manager
 from ui.navigation import through_app
 from ui.projector import enter, follow, projected_run
@@ -32,6 +34,7 @@ def live_board(class_id: str) -> None:
         entries = [e for e in entries if e.step == shown]
     if not entries:
         st.info("No runs in this class yet: they appear here as soon as students press Train.")
+        wall(class_id)
         return
     active = [e for e in entries if RunStatus.parse(e.state).is_active]
     if active:
@@ -46,9 +49,21 @@ def live_board(class_id: str) -> None:
                           key="leaderboard",
                           column_config={"test acc": st.column_config.NumberColumn(format="percent"),
                                          "best val acc": st.column_config.NumberColumn(format="percent")})
+    wall(class_id)
     chosen = picked.selection.rows if picked else []
     if chosen:
         st.switch_page("pages/train.py", query_params={"run": entries[chosen[0]].run_id})
+
+
+def wall(class_id: str) -> None:
+    """The drawings students shared, with what each one's model read: where models fail, side by side."""
+    drawings = ClassStore(runs_dir()).wall(limit=16)
+    if not drawings:
+        return
+    st.markdown("**Drawing wall** — what each student drew and what their model read")
+    st.plotly_chart(image_strip([np.array(d.pixels, dtype=np.uint8) for d in drawings],
+                                [f"{d.name}: {d.prediction} ({d.confidence:.0%})" for d in drawings], ncols=8),
+                    key="drawing_wall")
 
 
 through_app()

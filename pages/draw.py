@@ -5,6 +5,7 @@ import streamlit as st
 from cnn_core.inspect import conv_layers, inspectable_layers
 from cnn_core.live import analyse_drawing
 from cnn_core.plots.inspect import feature_map_figure, image_strip, probability_figure, saliency_figure
+from ui.classroom import share_button
 from ui.model_picker import pick_checkpoint
 from ui.navigation import through_app
 
@@ -46,6 +47,7 @@ with right:
     split = " · ".join(f"{stage} {ms:.1f}" for stage, ms in result.timings.items())
     st.caption(f"{result.confidence:.0%} sure · computed in {result.total_ms:.1f} ms ({split})")
     st.plotly_chart(probability_figure(result.probs, classes), key="probs")
+    share_button(result.steps.resized, classes[result.prediction], result.confidence, ckpt.meta["model"])
 st.subheader("What the model sees")
 titles, arrays = zip(*result.steps.steps(), strict=True)  # inline images: no media file a newer drawing replaces
 st.plotly_chart(image_strip(list(arrays), list(titles), ncols=len(arrays)), key="steps")

@@ -144,3 +144,25 @@ def test_a_lesson_in_steps_each_a_valid_config_and_the_class_moves_through_them(
     assert store.set_step(2).step == 2 and store.current().step == 2
     with pytest.raises(ConfigError, match="steps 1 to"):
         store.set_step(99)
+
+
+def test_the_drawing_wall_keeps_shared_drawings_until_the_class_ends(tmp_path):
+    import numpy as np
+
+    store = ClassStore(tmp_path)
+    store.start(TEACHER)
+    with pytest.raises(ConfigError, match="Join the class first"):
+        store.share_drawing(ANN, np.zeros((28, 28)), "3", 0.5, "mlp")
+    store.join(ANN, "Ann")
+    image = np.linspace(0, 1, 28 * 28).reshape(28, 28)
+    first = store.share_drawing(ANN, image, "7", 0.91, "lenet5_bn")
+    second = store.share_drawing(ANN, image * 0, "1", 0.4, "lenet5_bn")
+    wall = store.wall()
+    assert [d.id for d in wall] == [second.id, first.id]  # newest first
+    assert wall[1].name == "Ann" and wall[1].prediction == "7" and np.array(wall[1].pixels).shape == (28, 28)
+    assert np.array(wall[1].pixels).max() == 255 and np.array(wall[0].pixels).max() == 0
+    archive = store.end([])
+    with zipfile.ZipFile(archive) as z:
+        assert sum(name.startswith("wall/") for name in z.namelist()) == 2
+    store.start(TEACHER)
+    assert store.wall() == []  # a new class, a clean wall

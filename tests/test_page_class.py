@@ -174,3 +174,33 @@ def test_the_class_moves_through_the_lessons_steps(school):
     assert not ann.exception, ann.exception
     assert ann.title[0].value == "🏋️ Train"
     assert ann.number_input(key="cfg_lr").value == 1.0 and ann.selectbox(key="cfg_model").value == "lenet5_bn"
+
+
+def test_a_student_shares_a_drawing_and_the_board_shows_it(school):
+    from cnn_core.drawing import upscale_digit
+    from tests.conftest import synthetic_digits
+
+    start_class(new_key())
+    student = new_key()
+    ann = as_visitor("pages/class.py", student)
+    ann.text_input(key="class_name").set_value("Ann")
+    button(ann, "join_class").click().run()
+    stranger = AppTest.from_file(APP, default_timeout=60)
+    stranger.session_state["visitor_key"] = new_key()
+    stranger.session_state["draw_image"] = upscale_digit(synthetic_digits(1, seed=5)[0][0])
+    stranger.run()
+    stranger = stranger.switch_page("pages/draw.py").run()
+    assert stranger.metric and not [b for b in stranger.button if b.key == "share_drawing"]  # not joined: no share
+    draw = AppTest.from_file(APP, default_timeout=60)
+    draw.session_state["visitor_key"] = student
+    draw.session_state["draw_image"] = upscale_digit(synthetic_digits(1, seed=5)[0][0])
+    draw.run()
+    draw = draw.switch_page("pages/draw.py").run()
+    assert not draw.exception, draw.exception
+    predicted = draw.metric[0].value
+    button(draw, "share_drawing").click().run()
+    (drawing,) = ClassStore(school.runs).wall()
+    assert drawing.name == "Ann" and drawing.prediction == predicted
+    board = as_visitor("pages/board.py", new_key())
+    wall = next(c for c in board.get("plotly_chart") if "drawing_wall" in str(c.proto.id) or "Ann:" in c.proto.spec)
+    assert f"Ann: {predicted}" in wall.proto.spec

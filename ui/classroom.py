@@ -77,3 +77,14 @@ def my_name() -> str | None:
     """This visitor's display name in the class in progress (None: not joined, or no class)."""
     room = classroom()
     return room.name_of(owner_tag(visitor_key())) if room else None
+
+
+def share_button(image, prediction: str, confidence: float, model: str) -> None:
+    """In a class: "Share with the class" puts this drawing and its reading on the class board's wall."""
+    room = classroom()
+    if room is None or room.name_of(owner_tag(visitor_key())) is None:
+        return
+    if st.button("Share with the class", icon="📌", key="share_drawing",
+                 help="Your drawing and what your model read appear on the class board's drawing wall."):
+        class_store().share_drawing(owner_tag(visitor_key()), image, prediction, confidence, model)
+        st.toast("On the class board's drawing wall.", icon="📌")
