@@ -87,16 +87,21 @@ def share_secret(runs_root: Path) -> bytes:
     """$CNN_SHARE_SECRET, else a random secret made once and kept in the runs folder (mode 0600)."""
     if os.environ.get("CNN_SHARE_SECRET"):
         return os.environ["CNN_SHARE_SECRET"].encode()
-    path = Path(runs_root) / SECRET_FILE
+    return kept_secret(Path(runs_root) / SECRET_FILE, lambda: secrets.token_hex(32)).encode()
+
+
+def kept_secret(path: Path, make) -> str:
+    """The secret in `path`, made once by `make()` and written there readable by this user only (0600); the
+    first of several processes to make it wins."""
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "w") as f:
-                f.write(secrets.token_hex(32))
+                f.write(make())
         except FileExistsError:  # another process made it meanwhile
             pass
-    return path.read_text().strip().encode()
+    return path.read_text().strip()
 
 
 def server_access(runs_root: Path) -> Access:

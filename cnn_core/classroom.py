@@ -40,16 +40,9 @@ def teacher_token(root: Path) -> str:
     """The teacher's secret: $CNN_TEACHER_TOKEN, else one made once and kept in the runs folder (mode 0600)."""
     if os.environ.get("CNN_TEACHER_TOKEN"):
         return os.environ["CNN_TEACHER_TOKEN"]
-    path = Path(root) / FOLDER / "teacher-token"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w") as f:
-                f.write(secrets.token_urlsafe(24))
-        except FileExistsError:  # another process made it meanwhile
-            pass
-    return path.read_text().strip()
+    from cnn_core.access import kept_secret
+
+    return kept_secret(Path(root) / FOLDER / "teacher-token", lambda: secrets.token_urlsafe(24))
 
 
 def is_teacher_token(root: Path, given: object) -> bool:

@@ -181,3 +181,17 @@ def open_page(page: str, timeout: float = 60, **session_state) -> AppTest:
         at.session_state[key] = value
     at.run()
     return at.switch_page(page).run()
+
+
+def as_visitor(page: str, key: str | None, **query: str) -> AppTest:
+    """`page` opened through app.py by the visitor with this secret key (a browser's cookie), with `query` in
+    the URL."""
+    at = AppTest.from_file(APP, default_timeout=60)
+    if key is not None:
+        at.session_state["visitor_key"] = key
+    for name, value in query.items():
+        at.query_params[name] = value
+    at.run()
+    at = at.switch_page(page).run()
+    assert not at.exception, at.exception
+    return at

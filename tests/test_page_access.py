@@ -15,22 +15,9 @@ from streamlit.testing.v1 import AppTest
 from cnn_core.access import VISITOR_COOKIE, new_key, owner_tag
 from cnn_core.config import TrainConfig
 from cnn_core.runs import RunStatus, RunStore
-from tests.conftest import APP, save_tiny
+from tests.conftest import as_visitor, save_tiny
 
 ALICE, BOB = new_key(), new_key()
-
-
-def as_visitor(page: str, key: str | None, **query: str) -> AppTest:
-    """`page` opened through app.py by the visitor with this key, with `query` in the URL."""
-    at = AppTest.from_file(APP, default_timeout=60)
-    if key is not None:
-        at.session_state["visitor_key"] = key
-    for name, value in query.items():
-        at.query_params[name] = value
-    at.run()
-    at = at.switch_page(page).run()
-    assert not at.exception, at.exception
-    return at
 
 
 @pytest.fixture

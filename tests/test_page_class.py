@@ -12,20 +12,9 @@ from streamlit.testing.v1 import AppTest
 from cnn_core.access import new_key, owner_tag
 from cnn_core.classroom import ClassStore
 from cnn_core.runs import RunStatus, RunStore
-from tests.conftest import APP
+from tests.conftest import APP, as_visitor
 
 TOKEN = "the-teachers-secret-token-0123456789"
-
-
-def as_visitor(page: str, key: str, **query: str) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.session_state["visitor_key"] = key
-    for name, value in query.items():
-        at.query_params[name] = value
-    at.run()
-    at = at.switch_page(page).run()
-    assert not at.exception, at.exception
-    return at
 
 
 def texts(at: AppTest) -> str:
