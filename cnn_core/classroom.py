@@ -151,14 +151,27 @@ class ClassStore:
         self.path = self.folder / "class.json"
         self._lock = ClassStore._locks.setdefault(self.path.resolve(), threading.Lock())
 
+    _read: dict[Path, tuple[tuple[int, int], Classroom | None]] = {}  # path → (its stat, what it held)
+
     def current(self) -> Classroom | None:
-        """The class in progress, or None (none started, or it ended)."""
+        """The class in progress, or None (none started, or it ended). Every page of every session asks this on
+        each run: the file is parsed again only when it changed (class.json is only ever replaced whole)."""
         try:
-            return Classroom.from_dict(json.loads(self.path.read_text()))
+            stat = self.path.stat()
+        except FileNotFoundError:
+            return None
+        key = (stat.st_mtime_ns, stat.st_ino)
+        seen = ClassStore._read.get(self.path)
+        if seen is not None and seen[0] == key:
+            return seen[1]
+        try:
+            room = Classroom.from_dict(json.loads(self.path.read_text()))
         except FileNotFoundError:
             return None
         except (ValueError, KeyError, TypeError):  # a damaged file: no class (the teacher can start one)
-            return None
+            room = None
+        ClassStore._read[self.path] = (key, room)
+        return room
 
     def _write(self, room: Classroom) -> Classroom:
         self.folder.mkdir(parents=True, exist_ok=True)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any
 
 import torch
 
@@ -84,8 +83,3 @@ class TrainState:
     @property
     def test_acc(self) -> float | None:
         return self.history.test_acc
-
-    def summary(self) -> dict[str, Any]:
-        """What status.json says of the run's progress."""
-        return {"epoch": self.epoch, "step": self.step, "total_steps": self.total_steps,
-                "elapsed": self.elapsed, "best_val_acc": self.best_val_acc, "test_acc": self.test_acc}

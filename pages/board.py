@@ -27,7 +27,8 @@ def _entries(root: str, class_id: str):
 @st.fragment(run_every=REFRESH_S)
 def live_board(class_id: str) -> None:
     entries = _entries(str(job_manager().store.root), class_id)
-    steps = lesson_steps(classroom().lesson) if classroom() else []
+    room = classroom()
+    steps = lesson_steps(room.lesson) if room else []
     shown = st.segmented_control("Step", ["all", *range(len(steps))], default="all", key="board_step",
                                  format_func=lambda i: "all steps" if i == "all" else f"{i + 1}. {steps[i].title}")
     if shown not in (None, "all"):

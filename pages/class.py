@@ -130,7 +130,7 @@ if archive := st.session_state.pop("class_archive", None):
     st.success("The class ended. Its runs are archived:")
     st.download_button("Download the class archive", Path(archive).read_bytes(), file_name=Path(archive).name,
                        icon="💾", key="download_archive")
-teacher = is_teacher(room)
+teacher = is_teacher()
 if teacher and room is not None and room.teacher != owner_tag(visitor_key()):
     room = class_store().update(teacher=owner_tag(visitor_key()))  # the teacher link opened in a new browser
 if room is None:

@@ -9,9 +9,9 @@ import socket
 import streamlit as st
 
 from cnn_core.access import owner_tag
-from cnn_core.classroom import Classroom, ClassStore, is_teacher_token, teacher_token
+from cnn_core.classroom import ClassStore, is_teacher_token, teacher_token
 from cnn_core.runs import runs_dir
-from ui.jobs import classroom, visitor_key
+from ui.jobs import classroom, visitor, visitor_key
 
 
 def lan_host() -> str:
@@ -60,23 +60,14 @@ def becomes_teacher() -> bool:
     return bool(st.session_state.get("teacher_token_ok"))
 
 
-def is_teacher(room: Classroom | None) -> bool:
-    """The class's teacher: the visitor whose cookie key started it (or who holds the token now)."""
-    if room is None:
-        return becomes_teacher()
-    import hmac
-
-    return hmac.compare_digest(owner_tag(visitor_key()), room.teacher) or becomes_teacher()
+def is_teacher() -> bool:
+    """The class's teacher: the visitor whose cookie key leads the class (ui.jobs.visitor), or who opened the
+    teacher link in this session."""
+    return becomes_teacher() or visitor().teacher
 
 
 def class_store() -> ClassStore:
     return ClassStore(runs_dir())
-
-
-def my_name() -> str | None:
-    """This visitor's display name in the class in progress (None: not joined, or no class)."""
-    room = classroom()
-    return room.name_of(owner_tag(visitor_key())) if room else None
 
 
 def share_button(image, prediction: str, confidence: float, model: str) -> None:

@@ -77,12 +77,7 @@ class RunFolder:
 
     def epoch_checkpoints(self) -> list[tuple[int, Path]]:
         """(epoch, path) of every epoch-N checkpoint, in epoch order."""
-        found = []
-        for p in self.path.glob("epoch-*.safetensors"):
-            m = _EPOCH.fullmatch(p.name)
-            if m:
-                found.append((int(m.group(1)), p))
-        return sorted(found)
+        return sorted((epoch, p) for p in self.path.glob("epoch-*.safetensors") if (epoch := epoch_of(p)) is not None)
 
     def latest_checkpoint(self) -> Path | None:
         """The newest usable checkpoint: last, else best, else the latest epoch's."""

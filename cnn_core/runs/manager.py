@@ -22,7 +22,7 @@ from cnn_core.runs.executors import Executor, InlineExecutor, WorkerLost
 from cnn_core.runs.protocol import Job, RunWriter
 from cnn_core.runs.queue import FairQueue
 from cnn_core.runs.status import RunStatus
-from cnn_core.runs.store import RunStore, delete_old_runs
+from cnn_core.runs.store import RunInfo, RunStore, delete_old_runs
 from cnn_core.runs.sweep import new_group
 
 
@@ -60,6 +60,8 @@ class JobManager:
         self._queue = FairQueue()
         self.per_owner_running, self.per_owner_waiting = per_owner_running, per_owner_waiting
         self._owners: dict[str, str | None] = {}  # active run → its owner
+        self._configs: dict[str, TrainConfig] = {}  # queued and active runs' configs (for wait estimates)
+        self._epoch_s: dict[str, list[float]] | None = None  # model → seconds per epoch of runs that finished
         self._resume: dict[str, bytes] = {}
         self._active: dict[str, Stop] = {}
         self._threads: dict[str, threading.Thread] = {}
@@ -100,7 +102,7 @@ class JobManager:
         config.validate()
         self._check_room(owner, 1)
         run_id = self.store.create(config, owner, recipe=recipe, group=group, **meta)
-        self._enqueue(run_id, owner)
+        self._enqueue(run_id, owner, config)
         return run_id
 
     def _check_room(self, owner: str | None, runs: int) -> None:
@@ -155,11 +157,12 @@ class JobManager:
         self.store.set_status(run_id, RunStatus.QUEUED, pid=os.getpid(), error=None)
         with self._lock:
             self._resume[run_id] = run.folder.resume_state.read_bytes()
-        self._enqueue(run_id, owner)
+        self._enqueue(run_id, owner, run.config)
 
-    def _enqueue(self, run_id: str, owner: str | None) -> None:
+    def _enqueue(self, run_id: str, owner: str | None, config: TrainConfig) -> None:
         with self._lock:
             self._queue.push(run_id, owner)
+            self._configs[run_id] = config
         self._dispatch()
 
     def queue_position(self, run_id: str) -> int | None:
@@ -175,25 +178,39 @@ class JobManager:
             order = self._queue.order()
             if run_id not in order:
                 return None
-            ahead, active = order[:order.index(run_id)], list(self._active)
-        per_epoch: dict[str, list[float]] = {}
-        for run in self.store.list():
-            if run.config is not None and run.state.succeeded and run.history.epochs:
-                per_epoch.setdefault(run.config.model, []).append(run.status.get("elapsed", 0.0)
-                                                                  / len(run.history.epochs))
+            before = [(other, self._configs[other]) for other in [*self._active, *order[:order.index(run_id)]]
+                      if other in self._configs]
+        per_epoch = self._seconds_per_epoch()
         left = 0.0
-        for other in active + ahead:
+        for other, config in before:
             try:
-                run = self.store.read(other)
+                status = self.store.read_status(other)  # the progress alone: no run's metrics are read
             except (KeyError, OSError, ValueError):
                 continue
-            known = per_epoch.get(run.config.model)
-            guess = run.eta_s if run.eta_s is not None else (
-                sum(known) / len(known) * (run.config.epochs - run.status.get("epoch", 0)) if known else None)
+            eta = RunInfo(other, self.store.folder(other), config, status).eta_s
+            known = per_epoch.get(config.model)
+            guess = eta if eta is not None else (
+                sum(known) / len(known) * (config.epochs - status.get("epoch", 0)) if known else None)
             if guess is None:
                 return None
             left += guess
         return left / max(1, self.max_concurrent)
+
+    def _seconds_per_epoch(self) -> dict[str, list[float]]:
+        """Model → seconds per epoch of the runs that trained to their end: read from the folder once, then
+        kept up to date as runs end here."""
+        with self._lock:
+            if self._epoch_s is not None:
+                return {model: list(times) for model, times in self._epoch_s.items()}
+        found: dict[str, list[float]] = {}
+        for run in self.store.list():
+            if run.config is not None and run.state.succeeded and run.history.epochs:
+                found.setdefault(run.config.model, []).append(run.status.get("elapsed", 0.0)
+                                                              / len(run.history.epochs))
+        with self._lock:
+            if self._epoch_s is None:
+                self._epoch_s = found
+            return {model: list(times) for model, times in self._epoch_s.items()}
 
     def cancel(self, run_id: str) -> None:
         """Stop a running run at its next step (it keeps its checkpoints: STOPPED), or take a waiting one out of the
@@ -201,6 +218,7 @@ class JobManager:
         with self._lock:
             if self._queue.remove(run_id):
                 self._resume.pop(run_id, None)
+                self._configs.pop(run_id, None)
                 self.store.set_status(run_id, RunStatus.CANCELLED)
                 return
             if run_id in self._active:
@@ -265,8 +283,13 @@ class JobManager:
         finally:
             if output and self.store.folder(run_id).path.is_dir():
                 self.store.folder(run_id).log.write_text("\n".join(output) + "\n")
+            ended, history = writer.ended, writer.history
             with self._lock:
                 self._active.pop(run_id, None)
                 self._threads.pop(run_id, None)
                 self._owners.pop(run_id, None)
+                config = self._configs.pop(run_id, None)
+                if (self._epoch_s is not None and config is not None and ended is not None
+                        and ended.status.succeeded and history.epochs):
+                    self._epoch_s.setdefault(config.model, []).append(history[-1].time / len(history.epochs))
             self._dispatch()

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import itertools
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 Owner = str | None
 
@@ -42,16 +42,6 @@ class FairQueue:
 
     def __contains__(self, run_id: object) -> bool:
         return run_id in self._owner
-
-    def __len__(self) -> int:
-        return len(self._owner)
-
-    def __iter__(self) -> Iterator[str]:
-        """The waiting runs in the order they would start (with no owner held back)."""
-        return iter(self.order())
-
-    def owner(self, run_id: str) -> Owner:
-        return self._owner[run_id]
 
     def waiting(self, owner: Owner) -> int:
         return len(self._runs.get(owner, ()))
