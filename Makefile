@@ -6,7 +6,7 @@ STAMP := $(VENV)/.requirements.stamp
 DATA := $(or $(CNN_DATA_DIR),data)
 PORT ?= 8501
 
-.PHONY: run test data venv browser clean space space-gradio classroom classroom-small
+.PHONY: run test data venv browser clean space space-gradio classroom classroom-small classroom-class
 
 run: $(STAMP) data
 	$(PY) -m streamlit run app.py --server.port $(PORT)
@@ -35,12 +35,17 @@ browser:
 		echo "!! chromium not installed: browser tests will be skipped (run as root or install chromium)"
 
 # A class on one laptop (bench/classroom_load.py: headless clients on loopback; figures in docs/performance.md).
-# `classroom`: 25 watchers + 5 drawers for 10 minutes; `classroom-small`: 6 sessions for 20 s.
+# `classroom`: 25 watchers + 5 drawers for 10 minutes; `classroom-small`: 6 sessions for 20 s;
+# `classroom-class`: thirty students in class mode for 10 minutes.
 classroom: $(STAMP) data
 	$(PY) bench/classroom_load.py --watchers 25 --drawers 5 --duration 600 --batch-size 32
 
 classroom-small: $(STAMP) data
 	$(PY) bench/classroom_load.py --watchers 4 --drawers 2 --duration 20
+
+# The same thirty students in a class (teacher link, joins by name, 5 students training in fair turns, the board).
+classroom-class: $(STAMP) data
+	$(PY) bench/classroom_load.py --class --watchers 25 --drawers 5 --trainers 5 --duration 600 --batch-size 32
 
 # A ready-to-push Hugging Face Space: build/space/ (Docker, Streamlit) or build/space-gradio/ (the Gradio twin).
 space: $(STAMP)

@@ -83,6 +83,9 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # cnn_core, when run as `python bench/classroom_load.py`
     sys.path.insert(0, str(ROOT))
 from cnn_core.runs import ACTIVE, EpochRecord, RunStatus, StepRecord  # noqa: E402 - after the path above
+from cnn_core.access import VISITOR_COOKIE  # noqa: E402
+from cnn_core.classroom import ClassStore, teacher_token  # noqa: E402
+from cnn_core.runs import RunStore  # noqa: E402
 from cnn_core.runs import runs_dir as default_runs_dir  # noqa: E402
 from cnn_core.runs.records import Record, parse  # noqa: E402
 
@@ -120,7 +123,7 @@ class Errors:
     """Every error a client saw, by kind, with the distinct messages (first line) and who saw them."""
 
     KINDS = ("page exception", "page error message", "failed load", "protocol", "drawing without prediction",
-             "live stream")
+             "live stream", "class")
 
     def __init__(self) -> None:
         self.counts: Counter[str] = Counter()
@@ -244,8 +247,10 @@ async def _body_chunks(reader: asyncio.StreamReader, headers: dict[str, str], re
             yield data
 
 
-async def http_get(url: str, timeout: float = 30) -> tuple[int, dict[str, str], bytes]:
-    reader, writer, status, headers = await _http_open(url, {"Accept-Encoding": "identity"}, timeout)
+async def http_get(url: str, timeout: float = 30, headers: dict[str, str] | None = None
+                   ) -> tuple[int, dict[str, str], bytes]:
+    reader, writer, status, headers = await _http_open(url, {"Accept-Encoding": "identity", **(headers or {})},
+                                                       timeout)
     try:
         body = b"".join([c async for c in _body_chunks(reader, headers, timeout)])
     finally:
@@ -254,13 +259,15 @@ async def http_get(url: str, timeout: float = 30) -> tuple[int, dict[str, str], 
 
 
 async def sse_events(url: str, last_event_id: str | None = None, connect_timeout: float = 30,
-                     read_timeout: float = 3600, on_open=None):
+                     read_timeout: float = 3600, on_open=None, cookie: str | None = None):
     """Yield (event, data, id) from a text/event-stream GET, as EventSource reads it (gzip accepted, as a
     browser sends). Raises HttpStatusError when the answer is not a 200 event stream (a 404, or the app's
     index page that Streamlit serves for any unknown path)."""
     headers = {"Accept": "text/event-stream", "Cache-Control": "no-cache", "Accept-Encoding": "gzip, deflate"}
     if last_event_id is not None:
         headers["Last-Event-ID"] = last_event_id
+    if cookie:
+        headers["Cookie"] = cookie
     reader, writer, status, rh = await _http_open(url, headers, connect_timeout)
     try:
         content_type = rh.get("content-type", "")
@@ -311,8 +318,10 @@ class Tab:
     click) with one only. Cacheable messages are kept and their hashes sent, so the server can answer
     with references. `auto_rerun` starts a timer per fragment (unless follow_auto_reruns is False)."""
 
-    def __init__(self, base_url: str, who: str, errors: Errors, *, follow_auto_reruns: bool = True):
+    def __init__(self, base_url: str, who: str, errors: Errors, *, follow_auto_reruns: bool = True,
+                 cookie: str | None = None):
         self.base_url, self.who, self.errors = base_url.rstrip("/"), who, errors
+        self.cookie = cookie  # "cnn_visitor=<key>": the visitor, as the browser's cookie jar keeps it
         self.follow_auto_reruns = follow_auto_reruns
         self.ws = None
         self.page = ""
@@ -344,17 +353,21 @@ class Tab:
         deadline = t0 + timeout
         url = f"{self.base_url}/{page}" + (f"?{query_string}" if query_string else "")
         try:
-            status, _, _ = await http_get(url, timeout)
+            status, headers, _ = await http_get(url, timeout, {"Accept": "text/html", **self._cookie_header()})
             if status != 200:
                 raise LoadFailed(f"GET /{page} answered HTTP {status}")
+            set_cookie = headers.get("set-cookie", "")
+            if not self.cookie and set_cookie.startswith(f"{VISITOR_COOKIE}="):
+                self.cookie = set_cookie.split(";", 1)[0]  # the server's new visitor key, kept as a browser does
             for path in ("/_stcore/health", "/_stcore/host-config"):
-                status, _, _ = await http_get(self.base_url + path, timeout)
+                status, _, _ = await http_get(self.base_url + path, timeout, self._cookie_header())
                 if status != 200:
                     raise LoadFailed(f"GET {path} answered HTTP {status}")
             ws_url = "ws" + self.base_url[len("http"):] + "/_stcore/stream"
             self.ws = await asyncio.wait_for(
                 ws_connect(ws_url, subprotocols=["streamlit"], origin=self.base_url, proxy=None, max_size=None,
-                           open_timeout=timeout, user_agent_header="classroom-load"), timeout)
+                           open_timeout=timeout, user_agent_header="classroom-load",
+                           additional_headers=self._cookie_header() or None), timeout)
             if self.ws.subprotocol != "streamlit":
                 self.errors.add("protocol", self.who, f"websocket subprotocol {self.ws.subprotocol!r}, "
                                                       "expected 'streamlit'")
@@ -368,6 +381,9 @@ class Tab:
             self.errors.add("failed load", self.who, message)
             raise LoadFailed(message) from e
         return time.monotonic() - t0
+
+    def _cookie_header(self) -> dict[str, str]:
+        return {"Cookie": self.cookie} if self.cookie else {}
 
     async def close(self) -> None:
         self._closing = True
@@ -736,10 +752,10 @@ def descendants(pid: int) -> list[int]:
 def snapshot(pid: int | None) -> dict[str, Any]:
     """The server process's RSS and CPU ticks, and those of its whole tree (plus the training workers)."""
     main = proc_status(pid) if pid else {}
-    if not main:
+    if "VmRSS" not in main:  # gone, or a zombie (no memory left to count)
         return {}
     kids = {k: proc_status(k) for k in descendants(pid)}
-    kids = {k: v for k, v in kids.items() if v}
+    kids = {k: v for k, v in kids.items() if "VmRSS" in v}
     return {"rss": main["VmRSS"], "cpu": main["cpu_ticks"],
             "tree_rss": main["VmRSS"] + sum(v["VmRSS"] for v in kids.values()),
             "tree_cpu": main["cpu_ticks"] + main["cpu_children"] + sum(v["cpu_ticks"] for v in kids.values()),
@@ -896,10 +912,12 @@ def images_per_s(records: list[Record], batch_size: int, started: float | None,
 
 
 async def submit_run(base_url: str, errors: Errors, model: str, batch_size: int, epochs: int,
-                     timeout: float = 120) -> str:
+                     timeout: float = 120, *, cookie: str | None = None, who: str = "trainer",
+                     presses: list[float] | None = None) -> str:
     """Press Train on the Train page with the form's Model, Batch size and Epochs set; returns the run id
-    (the page puts it in the URL: page_info_changed ?run=<id>)."""
-    tab = Tab(base_url, "trainer", errors, follow_auto_reruns=False)
+    (the page puts it in the URL: page_info_changed ?run=<id>). `presses` gets the seconds from the click to
+    its finished rerun."""
+    tab = Tab(base_url, who, errors, follow_auto_reruns=False, cookie=cookie)
     try:
         await tab.open("train", timeout=timeout)
         model_id, batch_id = tab.widget("selectbox", "Model"), tab.widget("selectbox", "Batch size")
@@ -907,7 +925,10 @@ async def submit_run(base_url: str, errors: Errors, model: str, batch_size: int,
         # the form as set by hand, then the click in a rerun of its own (the button's id may change)
         await tab.rerun({model_id: string_value(model_id, model), batch_id: string_value(batch_id, str(batch_size)),
                          epochs_id: double_value(epochs_id, epochs)}, timeout=timeout)
+        sent = time.monotonic()
         run = await tab.rerun(triggers=(trigger(tab.widget("button", "Train")),), timeout=timeout)
+        if presses is not None:
+            presses.append(run.finished - sent)
         run_id = (parse_qs(run.query_string or tab.query_string).get("run") or [None])[0]
         if not run_id:
             raise RuntimeError(f"pressing Train gave no ?run=<id> (query string {tab.query_string!r}; "
@@ -935,6 +956,7 @@ async def cancel_run(base_url: str, errors: Errors, run_id: str, timeout: float 
 @dataclass
 class WatcherResult:
     who: str
+    page: str = "train"
     load_s: float | None = None
     records_events: int = 0
     status_events: int = 0
@@ -947,7 +969,8 @@ class WatcherResult:
     loads: list[float] = field(default_factory=list)
 
 
-async def follow_stream(base_url: str, run_id: str, result: WatcherResult, errors: Errors, end: float) -> None:
+async def follow_stream(base_url: str, run_id: str, result: WatcherResult, errors: Errors, end: float,
+                        cookie: str | None = None) -> None:
     """Read the run's live stream until it ends after the final status, or until `end`; reconnect with
     Last-Event-ID after a drop, as EventSource does."""
     url = f"{base_url}/api/runs/{quote(run_id)}/events"
@@ -961,7 +984,7 @@ async def follow_stream(base_url: str, run_id: str, result: WatcherResult, error
                 result.stream = "open"
 
             async for event, data, event_id in sse_events(url, last_id, read_timeout=max(0.1, end - time.monotonic()),
-                                                          on_open=opened):
+                                                          on_open=opened, cookie=cookie):
                 now = time.monotonic()
                 if now > end:
                     return
@@ -1065,13 +1088,17 @@ class DrawerResult:
     predictions: Counter = field(default_factory=Counter)
     without_prediction: int = 0
     fragment_times: dict[str, list[float]] = field(default_factory=dict)
+    shares: list[float] = field(default_factory=list)  # "Share with the class": press → finished rerun
 
 
 async def drawer(base_url: str, who: str, errors: Errors, start: float, end: float, drawings, every: float,
-                 load_timeout: float, rng: random.Random) -> DrawerResult:
+                 load_timeout: float, rng: random.Random, *, cookie: str | None = None,
+                 share_every: int = 0) -> DrawerResult:
+    """A student on /draw sending a drawing every few seconds; with `share_every`, every share_every-th
+    prediction is shared with the class (the button under it)."""
     result = DrawerResult(who)
     await asyncio.sleep(max(0.0, start - time.monotonic()))
-    tab = Tab(base_url, who, errors)
+    tab = Tab(base_url, who, errors, cookie=cookie)
     try:
         try:
             result.loads.append(await tab.open("draw", timeout=max(1.0, min(load_timeout, end - time.monotonic()))))
@@ -1099,12 +1126,456 @@ async def drawer(base_url: str, who: str, errors: Errors, start: float, end: flo
                 result.without_prediction += 1
                 errors.add("drawing without prediction", who, f"{name}: the run finished without the "
                                                               "'Prediction' metric")
+            if share_every and "Prediction" in run.metrics and len(result.latencies) % share_every == 0:
+                try:
+                    sent = time.monotonic()
+                    shared = await tab.rerun(triggers=(trigger(tab.widget("button", "Share with the class")),),
+                                             timeout=max(1.0, end + 30 - sent))
+                    result.shares.append(shared.finished - sent)
+                except LoadFailed as e:
+                    errors.add("class", who, f"sharing a drawing: {e}")
             with contextlib.suppress(Exception):
                 canvas = tab.widget("bidi_component", CANVAS_COMPONENT)
     finally:
         await tab.close()
         result.fragment_times = dict(tab.fragment_times)
     return result
+
+
+# ---------------------------------------------------------------- a class (--class)
+
+
+async def start_class(base_url: str, errors: Errors, token: str, runs_at_once: int, timeout: float
+                      ) -> tuple[str | None, float]:
+    """The teacher opens the teacher link (the token in ?teacher=), sets "Runs training at once" and presses
+    "Start the class"; returns the teacher's cookie and the seconds from the press to its finished rerun."""
+    tab = Tab(base_url, "teacher", errors, follow_auto_reruns=False)
+    try:
+        await tab.open("class", f"teacher={quote(token)}", timeout=timeout)
+        at_once = tab.widget("number_input", "Runs training at once")
+        await tab.rerun({at_once: double_value(at_once, runs_at_once)}, timeout=timeout)
+        sent = time.monotonic()
+        run = await tab.rerun(triggers=(trigger(tab.widget("button", "Start the class")),), timeout=timeout)
+        return tab.cookie, run.finished - sent
+    finally:
+        await tab.close()
+
+
+async def join_class(base_url: str, who: str, name: str, errors: Errors, timeout: float) -> tuple[str | None, float]:
+    """A student opens /class, types a name and presses Join; returns their cookie (the student, from now on)
+    and the seconds from the press to its finished rerun. The page must greet them by that name."""
+    tab = Tab(base_url, who, errors, follow_auto_reruns=False)
+    try:
+        await tab.open("class", timeout=timeout)
+        box = tab.widget("text_input", "Your name for the class")
+        await tab.rerun({box: string_value(box, name)}, timeout=timeout)
+        sent = time.monotonic()
+        run = await tab.rerun(triggers=(trigger(tab.widget("button", "Join")),), timeout=timeout)
+        if not any(fmt == Alert.SUCCESS and name in body for fmt, body in run.alerts):
+            errors.add("class", who, f"pressed Join as {name!r}: the page did not greet them by that name")
+        return tab.cookie, run.finished - sent
+    finally:
+        await tab.close()
+
+
+async def put_on_projector(base_url: str, cookie: str | None, run_id: str, errors: Errors, timeout: float) -> None:
+    """The teacher presses "Put on the projector" on /train?run=<id>."""
+    tab = Tab(base_url, "teacher", errors, follow_auto_reruns=False, cookie=cookie)
+    try:
+        await tab.open("train", f"run={run_id}", timeout=timeout)
+        await tab.rerun(triggers=(trigger(tab.widget("button", "Put on the projector")),), timeout=timeout)
+    finally:
+        await tab.close()
+
+
+async def end_class(base_url: str, cookie: str | None, errors: Errors, timeout: float) -> float:
+    """The teacher presses "End the class" (its runs cancelled and archived); the seconds to its finished rerun."""
+    tab = Tab(base_url, "teacher", errors, follow_auto_reruns=False, cookie=cookie)
+    try:
+        await tab.open("class", timeout=timeout)
+        sent = time.monotonic()
+        run = await tab.rerun(triggers=(trigger(tab.widget("button", "End the class")),), timeout=timeout)
+        return run.finished - sent
+    finally:
+        await tab.close()
+
+
+async def follow_board(base_url: str, result: WatcherResult, errors: Errors, end: float, cookie: str | None) -> None:
+    """Read the class board's stream until `end`, as the board page's component does: `board` events (the
+    whole board, on connect and on each change) counted in records_events, the gaps between them in gaps."""
+    last: float | None = None
+    try:
+        async for event, data, _ in sse_events(f"{base_url}/api/class/board/events",
+                                               read_timeout=max(0.1, end - time.monotonic()), cookie=cookie):
+            now = time.monotonic()
+            if now > end:
+                return
+            if event == "board":
+                try:
+                    json.loads(data)
+                except ValueError:
+                    errors.add("protocol", result.who, f"board stream: data is not JSON: {data[:80]!r}")
+                if last is not None:
+                    result.gaps.append(now - last)
+                last = now
+                result.records_events += 1
+            elif event == "ended":
+                errors.add("live stream", result.who, "board stream: the class ended during the benchmark")
+                return
+        result.stream = "closed early"
+    except HttpStatusError as e:
+        result.stream = f"error: {e}"
+        errors.add("live stream", result.who, f"GET /api/class/board/events: {e}")
+    except asyncio.TimeoutError:
+        pass  # the end of the benchmark
+    except (OSError, asyncio.IncompleteReadError, ValueError) as e:
+        result.stream = f"dropped: {type(e).__name__}: {e}"
+        errors.add("live stream", result.who, f"board stream dropped: {e}")
+
+
+async def page_watcher(base_url: str, page: str, query: str, who: str, cookie: str | None, errors: Errors,
+                       start: float, end: float, load_timeout: float) -> WatcherResult:
+    """A tab that stays on a page until `end`, driving its run_every fragments; on the class board, it also
+    follows the board's stream (records_events: board updates)."""
+    result = WatcherResult(who, page=page, stream="open" if page == "board" else "(not a stream watcher)")
+    await asyncio.sleep(max(0.0, start - time.monotonic()))
+    tab = Tab(base_url, who, errors, cookie=cookie)
+    stream = None
+    try:
+        with contextlib.suppress(LoadFailed):
+            result.loads.append(await tab.open(page, query, timeout=max(1.0, min(load_timeout, end - time.monotonic()))))
+            if page == "board":
+                stream = asyncio.create_task(follow_board(base_url, result, errors, end, cookie))
+            while time.monotonic() < end and tab.closed_error is None:
+                await asyncio.sleep(min(0.5, max(0.0, end - time.monotonic())))
+    finally:
+        await tab.close()
+        if stream is not None:
+            with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
+                await asyncio.wait_for(stream, 5)
+        result.fragment_times = dict(tab.fragment_times)
+    result.load_s = result.loads[0] if result.loads else None
+    return result
+
+
+@dataclass
+class TrainerResult:
+    who: str
+    watching: WatcherResult
+    runs: list[str] = field(default_factory=list)
+    presses: list[float] = field(default_factory=list)
+
+
+async def class_trainer(base_url: str, runs_dir: Path, who: str, cookie: str | None, errors: Errors, opts: Options,
+                        start: float, end: float, on_run=None) -> TrainerResult:
+    """A student who trains: keeps one run training and one waiting (the class's per-student limit), and
+    watches the oldest on /train?run=<id> with its live stream until it ends, then presses Train again."""
+    result = TrainerResult(who, WatcherResult(who))
+    w = result.watching
+    await asyncio.sleep(max(0.0, start - time.monotonic()))
+    while time.monotonic() < end - 5:
+        active = [r for r in result.runs if (read_status(runs_dir, r) or {}).get("status") in ACTIVE]
+        try:
+            while len(active) < 2 and time.monotonic() < end - 5:
+                run_id = await submit_run(base_url, errors, opts.model, opts.batch_size, opts.student_epochs,
+                                          timeout=opts.load_timeout, cookie=cookie, who=who, presses=result.presses)
+                result.runs.append(run_id)
+                active.append(run_id)
+                if on_run is not None:
+                    await on_run(run_id)
+        except (LoadFailed, RuntimeError) as e:  # counted; the student tries again, as one would
+            errors.add("class", who, f"pressing Train: {e}")
+            await asyncio.sleep(2)
+            continue
+        if not active:
+            break
+        tab = Tab(base_url, who, errors, cookie=cookie)
+        try:
+            w.loads.append(await tab.open("train", f"run={active[0]}",
+                                          timeout=max(1.0, min(opts.load_timeout, end - time.monotonic()))))
+            w.stream = "not started"
+            await follow_stream(base_url, active[0], w, errors, end, cookie=cookie)
+        except LoadFailed:  # counted; the student reloads
+            await asyncio.sleep(2)
+        finally:
+            await tab.close()
+            for k, v in tab.fragment_times.items():
+                w.fragment_times.setdefault(k, []).extend(v)
+    w.load_s = w.loads[0] if w.loads else None
+    return result
+
+
+def fairness(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """From the class's runs (owner, created, turn: when the queue gave it a slot, started, ended): how long runs
+    waited, and the most turns one other student took while a student's next run was due — from when it was
+    created or their previous run ended (one training at a time per student), whichever came later, to its
+    turn. Round-robin between students: at most 1. (A turn, not the start: a worker process that is starting
+    up delays the start, not the order.)"""
+    never = math.inf
+    at = (lambda r, key: never if r.get(key) is None else r[key])  # not yet given / ended: never
+    given = [r for r in runs if r.get("turn") is not None]
+    waits = [r["started"] - r["created"] for r in runs if r.get("started") is not None and r.get("created") is not None]
+    most = 0
+    for r in runs:
+        if r.get("created") is None:
+            continue
+        until = at(r, "turn")
+        previous = [at(o, "ended") for o in given if o["owner"] == r["owner"] and o is not r and o["turn"] < until]
+        due = max([r["created"], *previous])
+        taken = Counter(o["owner"] for o in given if o["owner"] != r["owner"] and due <= o["turn"] < until)
+        most = max(most, max(taken.values(), default=0))
+    order = [r["name"] for r in sorted(given, key=lambda r: r["turn"])]
+    return {"queue_wait": dist(waits), "most_turns_of_another_while_waiting": most, "start_order": order[:40]}
+
+
+def class_runs(runs_dir: Path, class_id: str) -> list[dict[str, Any]]:
+    """The class's runs as the folder has them: owner, name, status, created, started, ended."""
+    out = []
+    for run in RunStore(runs_dir).list():
+        if run.meta.get("class") != class_id:
+            continue
+        st = run.status
+        final = RunStatus.parse(st.get("status")).is_final
+        out.append({"run": run.id, "owner": st.get("owner"), "name": run.meta.get("name") or "?",
+                    "status": st.get("status"), "created": st.get("created"),
+                    "turn": st.get("dispatched") or st.get("started"), "started": st.get("started"),
+                    "ended": (st.get("finished") or st.get("updated")) if final else None})
+    return out
+
+
+async def class_session(opts: Options, base_url: str, runs_dir: Path, pid: int | None, errors: Errors,
+                        rss: RSSSampler, at_start: dict[str, Any], alone: dict[str, Any], drawings
+                        ) -> dict[str, Any]:
+    """The class: the teacher starts it, thirty students join by name, `--trainers` of the watchers train in
+    fair turns and watch their runs live, the other watchers keep the class board open, the drawers draw and
+    share; the teacher projects the first run, keeps the projector view open, and ends the class at the end."""
+    report: dict[str, Any] = {}
+    token = opts.teacher_token or teacher_token(runs_dir)
+    teacher, started_s = await start_class(base_url, errors, token, opts.runs_at_once, opts.load_timeout)
+    room = ClassStore(runs_dir).current()
+    if room is None:
+        raise RuntimeError("pressing 'Start the class' with the teacher link started no class")
+    n = opts.watchers + opts.drawers
+    log(opts, f"class {room.id} started ({started_s:.2f} s); {n} students join …")
+    rng = random.Random(opts.seed)
+    names = [f"Student {i + 1:02d}" for i in range(n)]
+
+    async def join(i: int) -> tuple[str | None, float | None]:
+        await asyncio.sleep(rng.uniform(0, opts.ramp))
+        try:
+            return await join_class(base_url, f"student {i + 1}", names[i], errors, opts.load_timeout)
+        except LoadFailed:
+            return None, None
+
+    joined = await asyncio.gather(*(join(i) for i in range(n)))
+    room = ClassStore(runs_dir).current()
+    cookies = [c for c, _ in joined]
+    report["class"] = {"id": room.id, "start_press_s": round(started_s, 3), "students": n,
+                       "joined": len(room.students), "join_press": dist([t for _, t in joined if t is not None]),
+                       "runs_at_once": opts.runs_at_once, "student_epochs": opts.student_epochs}
+    if len(room.students) != n:
+        errors.add("class", "harness", f"{len(room.students)} of {n} students are in class.json after joining")
+
+    rss_before = rss.sample()
+    window_start, wall_start = time.monotonic(), time.time()
+    load_before = os.getloadavg()
+    end = window_start + opts.duration
+    n_trainers = min(opts.trainers, opts.watchers)
+    log(opts, f"class at work: {n_trainers} students training, {opts.watchers - n_trainers} on the board, "
+              f"{opts.drawers} drawing, the teacher's projector view, for {opts.duration:g} s …")
+    sampler = asyncio.create_task(rss.run())
+    projected: list[str] = []
+
+    async def first_run(run_id: str) -> None:  # the teacher puts the class's first run on the projector
+        if not projected:
+            projected.append(run_id)
+            with contextlib.suppress(LoadFailed):
+                await put_on_projector(base_url, teacher, run_id, errors, opts.load_timeout)
+
+    ramp = (lambda: window_start + rng.uniform(0, opts.ramp))
+    tasks = [class_trainer(base_url, runs_dir, f"student {i + 1}", cookies[i], errors, opts, ramp(), end, first_run)
+             for i in range(n_trainers)]
+    tasks += [page_watcher(base_url, "board", "", f"student {i + 1}", cookies[i], errors, ramp(), end,
+                           opts.load_timeout) for i in range(n_trainers, opts.watchers)]
+    tasks += [drawer(base_url, f"student {i + 1}", errors, ramp(), end, drawings, opts.draw_every, opts.load_timeout,
+                     random.Random(opts.seed + 1 + i), cookie=cookies[i], share_every=opts.share_every)
+              for i in range(opts.watchers, n)]
+    tasks.append(page_watcher(base_url, "board", "view=projector", "projector", teacher, errors, ramp(), end,
+                              opts.load_timeout))
+    results = await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True),
+                                     opts.duration + opts.load_timeout + 180)
+    window_end, wall_end = time.monotonic(), time.time()
+    report["load_average"] = {"before": [round(x, 2) for x in load_before],
+                              "after": [round(x, 2) for x in os.getloadavg()], "cores": os.cpu_count()}
+    sampler.cancel()
+    for r in results:
+        if isinstance(r, BaseException):
+            errors.add("protocol", "harness", f"a client crashed: {type(r).__name__}: {r}")
+    trainers = [r for r in results if isinstance(r, TrainerResult)]
+    boards = [r for r in results if isinstance(r, WatcherResult)]
+    drawers = [r for r in results if isinstance(r, DrawerResult)]
+    server_after = snapshot(pid)
+    streams = [t.watching for t in trainers]
+    report.update(client_figures([*streams, *boards], drawers, streams, errors))
+    on_board = [b for b in boards if b.page == "board"]
+    report["board_stream"] = {"watchers": len(on_board),
+                              "without_update": [b.who for b in on_board if b.records_events < 2],
+                              "updates": dist([b.records_events for b in on_board]),
+                              "gaps": dist([g for b in on_board for g in b.gaps])}
+    presses = [x for t in trainers for x in t.presses]
+    shares = [x for d in drawers for x in d.shares]
+    report["class"].update(
+        train_press=dist(presses), share_press=dist(shares), projected=projected[:1],
+        interactions=dist([*presses, *shares, *[x for d in drawers for x in d.latencies],
+                           *[t for _, t in joined if t is not None]]))
+
+    # ---- the teacher ends the class: every run cancelled and archived, the board cleared
+    runs = class_runs(runs_dir, room.id)
+    report["class"].update(fairness(runs))
+    t0 = min((r["created"] for r in runs if r.get("created")), default=0)
+    report["class"]["run_times"] = [  # seconds since the first run was created: the turns, for a reader to check
+        {"name": r["name"], "status": r["status"],
+         **{k: None if r.get(k) is None else round(r[k] - t0, 2) for k in ("created", "turn", "started", "ended")}}
+        for r in sorted(runs, key=lambda r: r.get("created") or 0)]
+    report["class"]["runs"] = dict(Counter(r["status"] for r in runs))
+    report["class"]["runs_per_student"] = dict(Counter(r["name"] for r in runs))
+    try:
+        report["class"]["end_press_s"] = round(await end_class(base_url, teacher, errors, 300), 3)
+    except LoadFailed as e:
+        errors.add("class", "teacher", f"pressing 'End the class': {e}")
+    archive = runs_dir / ".class" / "archive" / f"{room.id}.zip"
+    report["class"]["archive_mib"] = _mib(archive.stat().st_size) if archive.exists() else None
+    if ClassStore(runs_dir).current() is not None or not archive.exists():
+        errors.add("class", "teacher", "after 'End the class' the class is still open or has no archive")
+    deadline = time.monotonic() + 120
+    while any((read_status(runs_dir, r["run"]) or {}).get("status") in ACTIVE for r in runs):
+        if time.monotonic() > deadline:
+            errors.add("class", "harness", "runs still active 120 s after the class ended")
+            break
+        await asyncio.sleep(0.5)
+    await asyncio.sleep(2)
+    at_end = snapshot(pid)
+    # ---- the same run alone again, now the class has left: on a shared machine the speed alone drifts, so the
+    # load is compared with the mean of before and after
+    after = await train_alone(opts, base_url, runs_dir, errors)
+    report["training_alone_after"] = after
+    if alone.get("epochs") and after.get("epochs"):
+        alone = {**alone, "epochs": alone["epochs"] + after["epochs"]}
+
+    # ---- training: every class run's whole epochs inside the window, against the same run alone
+    epochs, steps = [], []
+    for r in runs:
+        if not r.get("started"):
+            continue
+        config = {}
+        with contextlib.suppress(OSError, ValueError):
+            config = json.loads((runs_dir / r["run"] / "config.json").read_text())
+        under = images_per_s(read_records(runs_dir, r["run"]), opts.batch_size, r["started"], (wall_start, wall_end),
+                             config.get("metrics_every"))
+        epochs += under["epochs"]
+        if under.get("from_steps"):
+            steps.append(under["from_steps"])
+    under = {"epochs": epochs, "from_steps": round(sum(steps) / len(steps), 1) if steps else None}
+    report["training_under_load"] = {"runs": len(runs), **under}
+    report["training_images_per_s"] = training_ratio(alone, under)
+    report["server"] = server_figures(pid, at_start, rss_before, server_after, at_end, rss,
+                                      window_end - window_start)
+    return report
+
+
+# ---------------------------------------------------------------- figures of a session
+
+
+def client_figures(watchers: list[WatcherResult], drawers: list[DrawerResult], streams: list[WatcherResult],
+                   errors: Errors) -> dict[str, Any]:
+    """Page loads, fragment reruns, live-stream updates (of `streams`: the watchers that follow a run) and
+    drawings, from what the clients saw."""
+    report: dict[str, Any] = {}
+    loads: dict[str, list[float]] = defaultdict(list)
+    for w in watchers:
+        loads[w.page] += w.loads
+    for d in drawers:
+        loads["draw"] += d.loads
+    all_loads = [x for v in loads.values() for x in v]
+    report["page_loads"] = {"all": dist(all_loads), **{k: dist(v) for k, v in loads.items()},
+                            "failed": errors.messages.get("failed load", {})}
+    fragments: dict[str, list[float]] = defaultdict(list)
+    for r in [*watchers, *drawers]:
+        for k, v in r.fragment_times.items():
+            fragments[k] += v
+    report["fragment_reruns"] = {k: dist(v) for k, v in sorted(fragments.items())}
+    missing = next((w.stream for w in streams if w.stream.startswith("missing")), None)
+    pooled = [g for w in streams for g in w.gaps]
+    no_update = [w.who for w in streams if w.records_events < 2]
+    report["live_stream"] = {
+        "endpoint": "missing" if missing else "ok",
+        "detail": missing,
+        "watchers_with_updates": len(streams) - len(no_update), "watchers_without_update": no_update,
+        "gaps": dist(pooled),
+        "per_watcher_p50": dist([percentile(w.gaps, 50) for w in streams if w.gaps]),
+        "per_watcher_p95": dist([percentile(w.gaps, 95) for w in streams if w.gaps]),
+        "per_watcher_max": dist([max(w.gaps) for w in streams if w.gaps]),
+        "reconnects": sum(w.reconnects for w in streams),
+        "events_without_id": dict(sum((w.events_without_id for w in streams), Counter())),
+        "other_events": dict(sum((w.other_events for w in streams), Counter())),
+        "per_watcher": [{"who": w.who, "records_events": w.records_events, "status_events": w.status_events,
+                         "stream": w.stream, **{k: v for k, v in dist(w.gaps).items() if k != "n"}}
+                        for w in streams]}
+    latencies = [x for d in drawers for x in d.latencies]
+    predictions: Counter = Counter()
+    for d in drawers:
+        predictions.update(d.predictions)
+    report["drawing"] = {**dist(latencies), "with_prediction": sum(predictions.values()),
+                         "without_prediction": sum(d.without_prediction for d in drawers),
+                         "predictions": dict(predictions)}
+    return report
+
+
+def training_ratio(alone: dict[str, Any], under: dict[str, Any]) -> dict[str, Any]:
+    """Training images/s alone and under load (epoch records, else step records) and their ratio."""
+    mean = (lambda eps: round(sum(e["images_per_s"] for e in eps) / len(eps), 1) if eps else None)
+    a = mean(alone.get("epochs")) or alone.get("from_steps")
+    b = mean(under["epochs"]) or under.get("from_steps")
+    return {
+        "alone": a, "under_load": b,
+        "alone_source": "skipped (--alone-epochs 0)" if alone.get("skipped") else
+        f"mean of {len(alone['epochs'])} epoch record(s)" if alone.get("epochs") else "step records",
+        "under_load_source": f"mean of {len(under['epochs'])} epoch record(s) inside the window"
+        if under["epochs"] else "step records inside the window",
+        "alone_from_steps": alone.get("from_steps"), "under_load_from_steps": under.get("from_steps"),
+        "under_load_below": under.get("below"),
+        "ratio": round(b / a, 3) if a and b else None}
+
+
+def server_figures(pid: int | None, at_start: dict[str, Any], rss_before: dict[str, Any],
+                   server_after: dict[str, Any], at_end: dict[str, Any], rss: RSSSampler, window: float
+                   ) -> dict[str, Any]:
+    """The server's RSS (start, before the load, peak, end) and CPU during the load, alone and with its
+    child processes."""
+    ticks = os.sysconf("SC_CLK_TCK")
+
+    def growth(a: dict[str, Any], b: dict[str, Any], key: str) -> float | None:
+        return _mib(b[key] - a[key]) if a.get(key) and b.get(key) else None
+
+    def cores(key: str) -> float | None:
+        if not server_after or not rss_before:
+            return None
+        return round((server_after[key] - rss_before[key]) / ticks / window, 2)
+
+    return {
+        "pid": pid,
+        "rss_start_mib": _mib(at_start.get("rss")), "rss_before_load_mib": _mib(rss_before.get("rss")),
+        "rss_peak_during_load_mib": _mib(max(rss.rss) if rss.rss else None),
+        "rss_end_mib": _mib(at_end.get("rss")),
+        "rss_growth_during_load_mib": growth(rss_before, at_end, "rss"),
+        "rss_growth_since_start_mib": growth(at_start, at_end, "rss"),
+        "cpu_during_load_cores": cores("cpu"),
+        "tree_note": "the server process plus its child processes (training workers), RSS summed",
+        "tree_rss_before_load_mib": _mib(rss_before.get("tree_rss")),
+        "tree_rss_peak_during_load_mib": _mib(max(rss.tree_rss) if rss.tree_rss else None),
+        "tree_rss_end_mib": _mib(at_end.get("tree_rss")),
+        "tree_cpu_during_load_cores": cores("tree_cpu"),
+        "children_during_load": server_after.get("children")}
 
 
 # ---------------------------------------------------------------- the benchmark
@@ -1132,6 +1603,12 @@ class Options:
     seed: int = 0
     json_path: Path | None = None
     quiet: bool = False
+    classroom: bool = False  # a class: the teacher starts it, students join, train in turns, watch the board
+    trainers: int = 5  # of the watchers, students who train (one run training and one waiting each)
+    student_epochs: int = 1
+    runs_at_once: int = 1  # the class limit the teacher sets
+    share_every: int = 3  # a drawer shares every n-th drawing with the class
+    teacher_token: str | None = None
 
 
 def log(opts: Options, text: str) -> None:
@@ -1160,6 +1637,101 @@ def _mib(b: int | None) -> float | None:
     return None if b is None else round(b / 2**20, 1)
 
 
+async def train_alone(opts: Options, base_url: str, runs_dir: Path, errors: Errors) -> dict[str, Any]:
+    """One run of --alone-epochs with no client connected: the images/s the load is compared with."""
+    if opts.alone_epochs <= 0 or not runs_dir.is_dir():
+        return {"skipped": True}
+    log(opts, f"training alone: {opts.model}, batch {opts.batch_size}, {opts.alone_epochs} epoch(s), no clients …")
+    alone_id = await submit_run(base_url, errors, opts.model, opts.batch_size, opts.alone_epochs)
+    status = await wait_status(runs_dir, alone_id, lambda s: s.get("status") not in ACTIVE, 1800,
+                               "the end of the alone run")
+    alone = {"run": alone_id, "status": status.get("status"),
+             **images_per_s(read_records(runs_dir, alone_id), opts.batch_size, status.get("started"))}
+    log(opts, f"  alone: {alone}")
+    return alone
+
+
+async def watched_run_session(opts: Options, base_url: str, runs_dir: Path, pid: int | None, errors: Errors,
+                              rss: RSSSampler, at_start: dict[str, Any], alone: dict[str, Any], drawings,
+                              own: Server | None) -> dict[str, Any]:
+    """No class: one run that outlasts --duration, watched live by the watchers while the drawers draw; then
+    cancelled."""
+    report: dict[str, Any] = {}
+    # ---- the run the classroom watches
+    epochs = opts.epochs
+    if epochs is None:
+        epoch_s = next((r.seconds for r in read_records(runs_dir, alone.get("run", "")) if
+                        isinstance(r, EpochRecord)), None) if not alone.get("skipped") else None
+        epochs = 100 if not epoch_s else int(min(100, max(2, math.ceil(4 * (opts.duration + 60) / epoch_s))))
+    run_id = await submit_run(base_url, errors, opts.model, opts.batch_size, epochs)
+    report.update(run=run_id, run_epochs=epochs)
+    try:
+        log(opts, f"watched run {run_id} ({epochs} epochs): waiting for its first steps …")
+        if runs_dir.is_dir():
+            await wait_status(runs_dir, run_id, lambda s: s.get("status") != RunStatus.QUEUED and s.get("step", 0) > 0,
+                              600, "its first step")
+        rss_before = rss.sample()
+
+        # ---- the classroom
+        rng = random.Random(opts.seed)
+        window_start = time.monotonic()
+        wall_start = time.time()
+        load_before = os.getloadavg()
+        end = window_start + opts.duration
+        log(opts, f"classroom: {opts.watchers} watchers + {opts.drawers} drawers for {opts.duration:g} s …")
+        sampler = asyncio.create_task(rss.run())
+        tasks = [watcher(base_url, run_id, f"watcher {i + 1}", errors,
+                         window_start + rng.uniform(0, opts.ramp), end, opts.load_timeout, opts.reload_every)
+                 for i in range(opts.watchers)]
+        tasks += [drawer(base_url, f"drawer {i + 1}", errors, window_start + rng.uniform(0, opts.ramp), end,
+                         drawings, opts.draw_every, opts.load_timeout, random.Random(opts.seed + 1 + i))
+                  for i in range(opts.drawers)]
+        results = await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True),
+                                         opts.duration + opts.load_timeout + 120)
+        window_end = time.monotonic()
+        wall_end = time.time()
+        report["load_average"] = {"before": [round(x, 2) for x in load_before],
+                                  "after": [round(x, 2) for x in os.getloadavg()], "cores": os.cpu_count()}
+        sampler.cancel()
+        for r in results:
+            if isinstance(r, BaseException):
+                errors.add("protocol", "harness", f"a client crashed: {type(r).__name__}: {r}")
+        watchers = [r for r in results if isinstance(r, WatcherResult)]
+        drawers = [r for r in results if isinstance(r, DrawerResult)]
+        server_after = snapshot(pid)
+
+        report.update(client_figures(watchers, drawers, watchers, errors))
+        # ---- stop the run, then the server's memory after the classroom left
+        cancelled = await cancel_run(base_url, errors, run_id)
+        if cancelled and runs_dir.is_dir():
+            final = await wait_status(runs_dir, run_id, lambda s: s.get("status") not in ACTIVE, 120,
+                                      "the end after Cancel")
+        else:
+            final = read_status(runs_dir, run_id)
+        run_id = None  # stopped
+        await asyncio.sleep(2)
+        at_end = snapshot(pid)
+        status = final or {}
+        config = {}
+        with contextlib.suppress(OSError, ValueError):
+            config = json.loads((runs_dir / report["run"] / "config.json").read_text())
+        under = images_per_s(read_records(runs_dir, report["run"]), opts.batch_size, status.get("started"),
+                             (wall_start, wall_end), config.get("metrics_every"))
+        report["training_under_load"] = {"run": report["run"], "final_status": status.get("status"), **under}
+        if status.get("started"):  # the run's own pace of writing records: what the stream can deliver at best
+            times = [status["started"] + r.time for r in read_records(runs_dir, report["run"])]
+            times = [t for t in times if wall_start <= t <= wall_end]
+            report["live_stream"]["source_gaps"] = dist([b - a for a, b in zip(times, times[1:])])
+        report["training_images_per_s"] = training_ratio(alone, under)
+        report["server"] = server_figures(pid, at_start, rss_before, server_after, at_end, rss,
+                                          window_end - window_start)
+    finally:
+        if run_id is not None and own is None:  # someone else's server: do not leave our run training
+            with contextlib.suppress(Exception):
+                await cancel_run(base_url, errors, run_id)
+    return report
+
+
 async def benchmark(opts: Options) -> dict[str, Any]:
     """Run the whole benchmark; returns every figure (see the module doc) as a dict."""
     errors = Errors()
@@ -1171,7 +1743,6 @@ async def benchmark(opts: Options) -> dict[str, Any]:
     tmp = tempfile.TemporaryDirectory(prefix="classroom-load-")
     server: Server | None = None
     loop = asyncio.get_running_loop()
-    run_id: str | None = None
     base_url = opts.url
     try:
         # ---- the server
@@ -1200,33 +1771,9 @@ async def benchmark(opts: Options) -> dict[str, Any]:
             log(opts, f"note: runs folder {runs_dir} not found: no training figures (set --runs-dir)")
 
         # ---- training alone
-        alone: dict[str, Any] = {"skipped": True}
-        if opts.alone_epochs > 0 and runs_dir.is_dir():
-            log(opts, f"training alone: {opts.model}, batch {opts.batch_size}, {opts.alone_epochs} epoch(s), "
-                      "no clients …")
-            alone_id = await submit_run(base_url, errors, opts.model, opts.batch_size, opts.alone_epochs)
-            status = await wait_status(runs_dir, alone_id, lambda s: s.get("status") not in ACTIVE, 1800,
-                                       "the end of the alone run")
-            alone = {"run": alone_id, "status": status.get("status"),
-                     **images_per_s(read_records(runs_dir, alone_id), opts.batch_size, status.get("started"))}
-            log(opts, f"  alone: {alone}")
+        alone = await train_alone(opts, base_url, runs_dir, errors)
         report["training_alone"] = alone
 
-        # ---- the run the classroom watches
-        epochs = opts.epochs
-        if epochs is None:
-            epoch_s = next((r.seconds for r in read_records(runs_dir, alone.get("run", "")) if
-                            isinstance(r, EpochRecord)), None) if not alone.get("skipped") else None
-            epochs = 100 if not epoch_s else int(min(100, max(2, math.ceil(4 * (opts.duration + 60) / epoch_s))))
-        run_id = await submit_run(base_url, errors, opts.model, opts.batch_size, epochs)
-        report.update(run=run_id, run_epochs=epochs)
-        log(opts, f"watched run {run_id} ({epochs} epochs): waiting for its first steps …")
-        if runs_dir.is_dir():
-            await wait_status(runs_dir, run_id, lambda s: s.get("status") != RunStatus.QUEUED and s.get("step", 0) > 0,
-                              600, "its first step")
-        rss_before = rss.sample()
-
-        # ---- the classroom
         drawings = []
         if opts.drawers:
             if opts.drawings in ("auto", "mnist"):
@@ -1234,138 +1781,16 @@ async def benchmark(opts: Options) -> dict[str, Any]:
             if not drawings:
                 drawings = synthetic_drawings()
         report["drawings"] = [name for name, _ in drawings]
-        rng = random.Random(opts.seed)
-        window_start = time.monotonic()
-        wall_start = time.time()
-        load_before = os.getloadavg()
-        end = window_start + opts.duration
-        log(opts, f"classroom: {opts.watchers} watchers + {opts.drawers} drawers for {opts.duration:g} s …")
-        sampler = asyncio.create_task(rss.run())
-        tasks = [watcher(base_url, run_id, f"watcher {i + 1}", errors,
-                         window_start + rng.uniform(0, opts.ramp), end, opts.load_timeout, opts.reload_every)
-                 for i in range(opts.watchers)]
-        tasks += [drawer(base_url, f"drawer {i + 1}", errors, window_start + rng.uniform(0, opts.ramp), end,
-                         drawings, opts.draw_every, opts.load_timeout, random.Random(opts.seed + 1 + i))
-                  for i in range(opts.drawers)]
-        results = await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True),
-                                         opts.duration + opts.load_timeout + 120)
-        window_end = time.monotonic()
-        wall_end = time.time()
-        report["load_average"] = {"before": [round(x, 2) for x in load_before],
-                                  "after": [round(x, 2) for x in os.getloadavg()], "cores": os.cpu_count()}
-        sampler.cancel()
-        for r in results:
-            if isinstance(r, BaseException):
-                errors.add("protocol", "harness", f"a client crashed: {type(r).__name__}: {r}")
-        watchers = [r for r in results if isinstance(r, WatcherResult)]
-        drawers = [r for r in results if isinstance(r, DrawerResult)]
-        server_after = snapshot(pid)
-
-        # ---- figures
-        loads: dict[str, list[float]] = defaultdict(list)
-        for w in watchers:
-            loads["train"] += w.loads
-        for d in drawers:
-            loads["draw"] += d.loads
-        all_loads = [x for v in loads.values() for x in v]
-        report["page_loads"] = {"all": dist(all_loads), **{k: dist(v) for k, v in loads.items()},
-                                "failed": errors.messages.get("failed load", {})}
-        fragments: dict[str, list[float]] = defaultdict(list)
-        for r in [*watchers, *drawers]:
-            for k, v in r.fragment_times.items():
-                fragments[k] += v
-        report["fragment_reruns"] = {k: dist(v) for k, v in sorted(fragments.items())}
-        missing = next((w.stream for w in watchers if w.stream.startswith("missing")), None)
-        pooled = [g for w in watchers for g in w.gaps]
-        no_update = [w.who for w in watchers if w.records_events < 2]
-        report["live_stream"] = {
-            "endpoint": "missing" if missing else "ok",
-            "detail": missing,
-            "watchers_with_updates": len(watchers) - len(no_update), "watchers_without_update": no_update,
-            "gaps": dist(pooled),
-            "per_watcher_p50": dist([percentile(w.gaps, 50) for w in watchers if w.gaps]),
-            "per_watcher_p95": dist([percentile(w.gaps, 95) for w in watchers if w.gaps]),
-            "per_watcher_max": dist([max(w.gaps) for w in watchers if w.gaps]),
-            "reconnects": sum(w.reconnects for w in watchers),
-            "events_without_id": dict(sum((w.events_without_id for w in watchers), Counter())),
-            "other_events": dict(sum((w.other_events for w in watchers), Counter())),
-            "per_watcher": [{"who": w.who, "records_events": w.records_events, "status_events": w.status_events,
-                             "stream": w.stream, **{k: v for k, v in dist(w.gaps).items() if k != "n"}}
-                            for w in watchers]}
-        latencies = [x for d in drawers for x in d.latencies]
-        predictions: Counter = Counter()
-        for d in drawers:
-            predictions.update(d.predictions)
-        report["drawing"] = {**dist(latencies), "with_prediction": sum(predictions.values()),
-                             "without_prediction": sum(d.without_prediction for d in drawers),
-                             "predictions": dict(predictions)}
-
-        # ---- stop the run, then the server's memory after the classroom left
-        cancelled = await cancel_run(base_url, errors, run_id)
-        if cancelled and runs_dir.is_dir():
-            final = await wait_status(runs_dir, run_id, lambda s: s.get("status") not in ACTIVE, 120,
-                                      "the end after Cancel")
+        if opts.classroom:
+            report.update(await class_session(opts, base_url, runs_dir, pid, errors, rss, at_start, alone, drawings))
         else:
-            final = read_status(runs_dir, run_id)
-        run_id = None  # stopped
-        await asyncio.sleep(2)
-        at_end = snapshot(pid)
-        status = final or {}
-        config = {}
-        with contextlib.suppress(OSError, ValueError):
-            config = json.loads((runs_dir / report["run"] / "config.json").read_text())
-        under = images_per_s(read_records(runs_dir, report["run"]), opts.batch_size, status.get("started"),
-                             (wall_start, wall_end), config.get("metrics_every"))
-        report["training_under_load"] = {"run": report["run"], "final_status": status.get("status"), **under}
-        if status.get("started"):  # the run's own pace of writing records: what the stream can deliver at best
-            times = [status["started"] + r.time for r in read_records(runs_dir, report["run"])]
-            times = [t for t in times if wall_start <= t <= wall_end]
-            report["live_stream"]["source_gaps"] = dist([b - a for a, b in zip(times, times[1:])])
-        mean = (lambda eps: round(sum(e["images_per_s"] for e in eps) / len(eps), 1) if eps else None)
-        a = mean(alone.get("epochs")) or alone.get("from_steps")
-        b = mean(under["epochs"]) or under.get("from_steps")
-        report["training_images_per_s"] = {
-            "alone": a, "under_load": b,
-            "alone_source": "skipped (--alone-epochs 0)" if alone.get("skipped") else
-            f"mean of {len(alone['epochs'])} epoch record(s)" if alone.get("epochs") else "step records",
-            "under_load_source": f"mean of {len(under['epochs'])} epoch record(s) inside the window"
-            if under["epochs"] else "step records inside the window",
-            "alone_from_steps": alone.get("from_steps"), "under_load_from_steps": under.get("from_steps"),
-            "under_load_below": under.get("below"),
-            "ratio": round(b / a, 3) if a and b else None}
-        ticks = os.sysconf("SC_CLK_TCK")
-        window = window_end - window_start
-
-        def growth(a: dict[str, Any], b: dict[str, Any], key: str) -> float | None:
-            return _mib(b[key] - a[key]) if a.get(key) and b.get(key) else None
-
-        def cores(key: str) -> float | None:
-            if not server_after or not rss_before:
-                return None
-            return round((server_after[key] - rss_before[key]) / ticks / window, 2)
-
-        report["server"] = {
-            "pid": pid,
-            "rss_start_mib": _mib(at_start.get("rss")), "rss_before_load_mib": _mib(rss_before.get("rss")),
-            "rss_peak_during_load_mib": _mib(max(rss.rss) if rss.rss else None),
-            "rss_end_mib": _mib(at_end.get("rss")),
-            "rss_growth_during_load_mib": growth(rss_before, at_end, "rss"),
-            "rss_growth_since_start_mib": growth(at_start, at_end, "rss"),
-            "cpu_during_load_cores": cores("cpu"),
-            "tree_note": "the server process plus its child processes (training workers), RSS summed",
-            "tree_rss_before_load_mib": _mib(rss_before.get("tree_rss")),
-            "tree_rss_peak_during_load_mib": _mib(max(rss.tree_rss) if rss.tree_rss else None),
-            "tree_rss_end_mib": _mib(at_end.get("tree_rss")),
-            "tree_cpu_during_load_cores": cores("tree_cpu"),
-            "children_during_load": server_after.get("children")}
+            report.update(await watched_run_session(opts, base_url, runs_dir, pid, errors, rss, at_start, alone,
+                                                    drawings, server))
     except (RuntimeError, LoadFailed, OSError, asyncio.TimeoutError) as e:
         report["setup_error"] = f"{type(e).__name__}: {e}"
         if server is not None:
             report["server_log_tail"] = server.log_tail(1500)
     finally:
-        if run_id is not None and server is None:  # someone else's server: do not leave our run training
-            with contextlib.suppress(Exception):
-                await cancel_run(base_url, errors, run_id)
         if server is not None:
             server.stop()  # blocking, on purpose: also when the benchmark is interrupted
         tmp.cleanup()
@@ -1392,6 +1817,13 @@ def problems(report: dict[str, Any]) -> list[str]:
     elif live.get("watchers_without_update"):
         out.append(f"{len(live['watchers_without_update'])} watcher(s) got no live update (fewer than 2 `records` "
                    f"events): {', '.join(live['watchers_without_update'])}")
+    board = report.get("board_stream", {})
+    if board.get("without_update"):
+        out.append(f"{len(board['without_update'])} of {board['watchers']} board watcher(s) got no live board update "
+                   f"(fewer than 2 `board` events): {', '.join(board['without_update'][:10])}")
+    turns = report.get("class", {}).get("most_turns_of_another_while_waiting", 0)
+    if turns > 1:
+        out.append(f"unfair turns: while one student's run waited, another student started {turns} runs")
     errors = report.get("errors", {})
     if errors.get("total"):
         kinds = ", ".join(f"{k} {n}" for k, n in errors["by_kind"].items() if n)
@@ -1432,7 +1864,7 @@ def print_report(r: dict[str, Any]) -> None:
     if live["endpoint"] == "missing":
         print(f"  live stream              NO LIVE STREAM ENDPOINT: {live['detail'].removeprefix('missing: ')}")
     else:
-        print(f"  live stream              {live['watchers_with_updates']}/{r['watchers']} watchers got updates; "
+        print(f"  live stream              {live['watchers_with_updates']}/{len(live['per_watcher'])} watchers got updates; "
               f"reconnects {live['reconnects']}")
         print(f"    update gaps, pooled    {_d(live['gaps'])}")
         print(f"    per watcher p50        {_d(live['per_watcher_p50'])}")
@@ -1440,6 +1872,23 @@ def print_report(r: dict[str, Any]) -> None:
         print(f"    per watcher max        {_d(live['per_watcher_max'])}")
         if live.get("source_gaps"):
             print(f"    records written, gaps  {_d(live['source_gaps'])}   (metrics.jsonl: the run's own pace)")
+    if r.get("class"):
+        c = r["class"]
+        print(f"  class                    {c['joined']}/{c['students']} students joined; Start {c['start_press_s']} s, "
+              f"End {c.get('end_press_s', '—')} s (archive {c.get('archive_mib')} MiB); runs {c.get('runs')}, "
+              f"{c['runs_at_once']} at once")
+        print(f"    join (press → page)    {_d(c['join_press'])}")
+        print(f"    Train (press → page)   {_d(c['train_press'])}")
+        print(f"    share a drawing        {_d(c['share_press'])}")
+        print(f"    every interaction      {_d(c['interactions'])}   (joins, Train, drawings, shares)")
+        print(f"    queue wait             {_d(c['queue_wait'])}   (created → started)")
+        b = r.get("board_stream", {})
+        if b:
+            print(f"    board stream           {b['watchers'] - len(b['without_update'])}/{b['watchers']} pages got "
+                  f"live updates: {b['updates']['p50']} each (p50); between updates {_d(b['gaps'])}")
+        print(f"    fair turns             most runs another student started while one waited: "
+              f"{c['most_turns_of_another_while_waiting']} (round-robin: at most 1); runs per student "
+              f"{c.get('runs_per_student')}")
     dr = r["drawing"]
     print(f"  drawing → prediction     {_d(dr)}   with prediction {dr['with_prediction']}, "
           f"without {dr['without_prediction']}")
@@ -1461,6 +1910,10 @@ def print_report(r: dict[str, Any]) -> None:
              f"under load below {t['under_load_below']} (fewer than 2 step records in the window)")
     print(f"  training images/s        alone {t['alone']} ({t['alone_source']}), {under}; ratio {t['ratio']}   "
           f"[from step records: alone {t['alone_from_steps']}, under load {t['under_load_from_steps']}]")
+    if r.get("training_alone_after", {}).get("epochs"):
+        first = lambda a: a["epochs"][0]["images_per_s"] if a.get("epochs") else None  # noqa: E731
+        print(f"    alone before the class {first(r['training_alone'])}, after it {first(r['training_alone_after'])} "
+              "(the ratio uses their mean: the machine's speed drifts)")
     w = r.get("wire", {})
     print(f"  harness                  {r['harness']['cpu_s']} s CPU in {r['harness']['wall_s']} s; websocket: "
           f"{w.get('backmsgs', 0)} BackMsgs sent, {w.get('forwardmsgs', 0)} ForwardMsgs "
@@ -1498,6 +1951,16 @@ def parse_args(argv: list[str] | None = None) -> Options:
     p.add_argument("--drawings", choices=("auto", "mnist", "synthetic"), default="auto")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", type=Path, dest="json_path", help="write every figure to this JSON file")
+    c = p.add_argument_group("a class (--class)")
+    c.add_argument("--class", action="store_true", dest="classroom",
+                   help="run a class: the teacher link starts it, every client joins by name, --trainers of the "
+                        "watchers train in fair turns and watch their runs live, the others keep the class board "
+                        "open, drawers share drawings; the teacher projects a run and ends the class")
+    c.add_argument("--trainers", type=int, default=5, help="watchers who train (default 5)")
+    c.add_argument("--student-epochs", type=int, default=1, help="epochs of each student's run")
+    c.add_argument("--runs-at-once", type=int, default=1, help="the class limit the teacher sets (default 1)")
+    c.add_argument("--share-every", type=int, default=3, help="a drawer shares every n-th drawing (0: never)")
+    c.add_argument("--teacher-token", help="the teacher token of a --url app (default: read from its runs folder)")
     a = p.parse_args(argv)
     if a.url and urlsplit(a.url).hostname not in ("127.0.0.1", "localhost", "::1"):
         p.error("--url must be a loopback address (127.0.0.1)")
@@ -1505,7 +1968,8 @@ def parse_args(argv: list[str] | None = None) -> Options:
                    server_pid=a.server_pid, data_dir=a.data_dir, model=a.model, batch_size=a.batch_size,
                    alone_epochs=a.alone_epochs, epochs=a.epochs, draw_every=a.draw_every, ramp=a.ramp,
                    reload_every=a.reload_every, load_timeout=a.load_timeout, drawings=a.drawings, seed=a.seed,
-                   json_path=a.json_path)
+                   json_path=a.json_path, classroom=a.classroom, trainers=a.trainers, student_epochs=a.student_epochs,
+                   runs_at_once=a.runs_at_once, share_every=a.share_every, teacher_token=a.teacher_token)
 
 
 def main(argv: list[str] | None = None) -> int:

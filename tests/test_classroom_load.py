@@ -178,3 +178,45 @@ def test_a_small_classroom_sees_live_updates_drawings_and_no_errors(load, tmp_pa
     assert any(k.startswith("train") for k in report["fragment_reruns"]), "no sidebar auto-rerun measured:\n" + out
     assert report["training_images_per_s"]["alone"] and report["training_images_per_s"]["under_load"], out
     assert report["server"]["rss_end_mib"], out
+
+
+def test_a_small_class_joins_trains_in_turns_shares_and_ends(load, tmp_path, monkeypatch, capsys):
+    data = tmp_path / "data"
+    write_dataset(data / "mnist", n_train=6000, n_test=300)
+    monkeypatch.setenv("CNN_DATA_VERIFY", "0")
+    monkeypatch.setenv("CNN_CHECKPOINTS_DIR", str(REPO / "checkpoints"))
+    monkeypatch.delenv("CNN_HOSTED", raising=False)
+    monkeypatch.delenv("CNN_TEACHER_TOKEN", raising=False)  # the token the app keeps in its runs folder
+    opts = load.Options(classroom=True, watchers=3, trainers=2, drawers=1, duration=20, data_dir=data,
+                        alone_epochs=1, drawings="synthetic", draw_every=2.0, share_every=1, ramp=2.0,
+                        load_timeout=45, runs_at_once=2)
+    report = run_async(load.benchmark(opts))
+    load.print_report(report)
+    out = capsys.readouterr().out
+    problems = load.problems(report)
+    assert not problems, "the class benchmark failed:\n" + "\n".join(problems) + "\n" + out[-3000:]
+    c = report["class"]
+    assert c["joined"] == c["students"] == 4, out
+    assert c["projected"], "the teacher put no run on the projector:\n" + out
+    names = c["runs_per_student"]
+    assert set(names) == {"Student 01", "Student 02"} and min(names.values()) >= 2, out  # named runs, both trained
+    assert c["most_turns_of_another_while_waiting"] <= 1, out
+    assert c["share_press"]["n"] >= 1 and c["archive_mib"], out  # a drawing on the wall; the class archived
+    assert report["live_stream"]["watchers_with_updates"] == 2, out
+    assert any(k.startswith("board") for k in report["fragment_reruns"]), "no board refresh measured:\n" + out
+    assert report["training_images_per_s"]["under_load"], out
+
+
+def test_fair_turns_figure_counts_the_turns_another_student_took_while_a_run_was_due(load):
+    def run(owner, created, started, ended=None):
+        return {"owner": owner, "name": owner, "created": created, "turn": started, "started": started, "ended": ended}
+
+    # one run at a time; each student's next run is due when their previous one ended
+    round_robin = [run("a", 0, 0, 10), run("b", 1, 10, 20), run("a", 2, 20, 30), run("b", 11, 30)]
+    assert load.fairness(round_robin)["most_turns_of_another_while_waiting"] == 1
+    first_come = [run("a", 0, 0, 10), run("b", 1, 10, 20), run("b", 2, 20, 30), run("a", 3, 30)]  # b twice
+    figures = load.fairness(first_come)
+    assert figures["most_turns_of_another_while_waiting"] == 2
+    assert figures["start_order"] == ["a", "b", "b", "a"] and figures["queue_wait"]["max"] == 27
+    assert load.problems({"class": figures, "live_stream": {}, "errors": {}}) == [
+        "unfair turns: while one student's run waited, another student started 2 runs"]

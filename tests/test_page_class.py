@@ -4,6 +4,7 @@ teacher ends the class (archive); and a student cannot become the teacher throug
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
@@ -25,6 +26,19 @@ def texts(at: AppTest) -> str:
 
 def button(at: AppTest, key: str):
     return next(b for b in at.button if b.key == key)
+
+
+def board_component(at: AppTest) -> dict:
+    """The data of the page's live class board (ui/class_board.py)."""
+    [board] = [c for c in at.get("bidi_component") if c.proto.component_name == "cnn_class_board"]
+    return json.loads(board.proto.json)
+
+
+def board_data(root) -> dict:
+    """The board as its stream sends it now (ui/board_view.py)."""
+    from ui.board_view import BoardViews
+
+    return BoardViews(RunStore(root), read_every=0).get(ClassStore(root).current()).data
 
 
 @pytest.fixture
@@ -112,11 +126,10 @@ def test_students_train_within_the_limits_with_their_names_and_the_teacher_ends_
 
     board = as_visitor("pages/board.py", new_key())  # anyone in the room sees the class's runs together
     assert not board.exception, board.exception
-    rows = board.dataframe[0].value
-    assert list(rows["who"]) == ["Ann"] and list(rows["model"]) == ["mlp"] and rows["test acc"][0] > 0
-    assert "epochs=1" in rows["what they changed"][0]
-    figure = board.get("plotly_chart")[0].proto.spec
-    assert "Ann · mlp" in figure
+    assert board_component(board)["url"] == "/api/class/board/events" and not board.get("plotly_chart")
+    (row,) = board_data(school.runs)["runs"]  # what the board's stream sends the page
+    assert (row["name"], row["model"], row["state"]) == ("Ann", "mlp", "finished") and row["test_acc"] > 0
+    assert "epochs=1" in row["changes"] and row["epochs"] == [1] and len(row["val_acc"]) == 1
 
     mine = as_visitor("pages/train.py", ann_key, run=run_id)  # only the teacher puts a run on the projector
     assert not [b for b in mine.button if b.key == f"project_{run_id}"]
@@ -126,7 +139,8 @@ def test_students_train_within_the_limits_with_their_names_and_the_teacher_ends_
     projector = as_visitor("pages/board.py", new_key(), view="projector")
     assert not projector.exception, projector.exception
     assert any("Ann · mlp" in h.value for h in projector.header)
-    assert len(projector.get("plotly_chart")) >= 3  # its curves, its confusion matrix, the board's chart
+    assert len(projector.get("plotly_chart")) >= 2  # its curves and its confusion matrix; then the live board:
+    assert board_component(projector) == {**board_component(board), "big": True, "projected": run_id}
     assert "display: none" in " ".join(str(h.proto) for h in projector.get("html"))  # no sidebar
 
     end = as_visitor("pages/class.py", teacher)
@@ -190,6 +204,5 @@ def test_a_student_shares_a_drawing_and_the_board_shows_it(school):
     button(draw, "share_drawing").click().run()
     (drawing,) = ClassStore(school.runs).wall()
     assert drawing.name == "Ann" and drawing.prediction == predicted
-    board = as_visitor("pages/board.py", new_key())
-    wall = next(c for c in board.get("plotly_chart") if "drawing_wall" in str(c.proto.id) or "Ann:" in c.proto.spec)
-    assert f"Ann: {predicted}" in wall.proto.spec
+    (shared,) = board_data(school.runs)["wall"]
+    assert (shared["name"], shared["prediction"]) == ("Ann", predicted) and shared["image"].startswith("data:image/png")

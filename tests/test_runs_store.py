@@ -249,3 +249,29 @@ def test_summary_of_a_readable_and_an_unreadable_run(store):
     store.folder(broken).config.unlink()
     assert store.open(broken).summary() == {"run": broken, "status": "unreadable",
                                             "error": "its config.json is missing"}
+
+
+def test_live_runs_read_each_file_once_and_then_only_new_metrics_lines(tmp_path):
+    from cnn_core.runs import EpochRecord
+    from cnn_core.runs.store import LiveRuns
+
+    store = RunStore(tmp_path)
+    mine = store.create(TrainConfig(model="mlp"), "me", **{"class": "c1"})
+    other = store.create(TrainConfig(model="mlp"), "you", **{"class": "c2"})
+    for run_id in (mine, other):
+        store.append(run_id, EpochRecord(1, 10, 1.0, 0.5, 0.8, 0.5, 0.8, 1e-3, 1.0, 100.0))
+    live = LiveRuns(store)
+    offsets = []
+    real_tail = store.tail
+    store.tail = lambda run_id, offset=0: offsets.append((run_id, offset)) or real_tail(run_id, offset)
+    (run,) = live.list(keep=lambda meta: meta.get("class") == "c1")
+    assert run.id == mine and [e.val_acc for e in run.history.epochs] == [0.8] and offsets == [(mine, 0)]
+    store.append(mine, EpochRecord(2, 20, 2.0, 0.4, 0.85, 0.4, 0.9, 1e-3, 1.0, 100.0))
+    (run,) = live.list(keep=lambda meta: meta.get("class") == "c1")
+    assert [e.val_acc for e in run.history.epochs] == [0.8, 0.9] and offsets[-1][1] > 0  # from where it stopped
+    store.rewrite_history(mine, run.history.until_epoch(1))  # a resumed run drops records: read from the start
+    (run,) = live.list(keep=lambda meta: meta.get("class") == "c1")
+    assert [e.val_acc for e in run.history.epochs] == [0.8]
+    store.delete(mine)
+    assert live.list(keep=lambda meta: meta.get("class") == "c1") == [] and mine not in live._seen
+    assert [r.id for r in live.list()] == [other]

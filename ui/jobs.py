@@ -111,7 +111,7 @@ def sidebar_status() -> None:
     mine, others = [], 0
     for run_id in jobs.active_runs():
         try:
-            run = jobs.store.read(run_id)
+            run = jobs.store.read(run_id, history=False)  # a progress line needs no metrics
         except (KeyError, OSError, ValueError):
             continue
         if rule.lists(me, run.status):

@@ -24,8 +24,9 @@ CSS = """
 .cnn-live .legend { display: flex; flex-wrap: wrap; gap: 14px; font-size: 12px; opacity: .85; }
 """
 
-_component = st.components.v2.component("cnn_live_curves", js=(Path(__file__).with_name("live_chart.js")).read_text(),
-                                        css=CSS)
+HERE = Path(__file__).parent
+_component = st.components.v2.component(
+    "cnn_live_curves", js=(HERE / "svg_chart.js").read_text() + (HERE / "live_chart.js").read_text(), css=CSS)
 
 
 def events_url(run_id: str, share: str | None = None) -> str:

@@ -1,6 +1,7 @@
 """The projector view of a class (the Class board with ?view=projector): big type for the back of the room, no
 sidebar, the run the teacher put on the projector (live curves while it trains, its kernels forming epoch by
-epoch, its confusion matrix once it ended), then the class board. It follows the teacher's pick within 2 s."""
+epoch, its confusion matrix once it ended), then the class board. It follows the teacher's pick within a second or
+two (the board's stream says when the projected run changed: ui/class_board.js)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from cnn_core.inspect import confusion_matrix, conv_layers, kernels
 from cnn_core.plots.inspect import confusion_figure, kernel_figure
 from cnn_core.plots.training import curves_figure
 from ui.inspect_tabs import test_predictions
-from ui.jobs import classroom, job_manager
+from ui.jobs import job_manager
 from ui.live_chart import live_curves
 from ui.model_picker import cached_checkpoint
 
@@ -31,14 +32,6 @@ h1 {font-size: 3.2rem !important;} h2, h3 {font-size: 2.4rem !important;}
 def enter() -> None:
     """Big type, no sidebar."""
     st.html(CSS)
-
-
-@st.fragment(run_every=2.0)
-def follow(shown: str | None) -> None:
-    """Rerun the page when the teacher puts another run on the projector (or a class ends)."""
-    room = classroom()
-    if (room.projected if room else None) != shown:
-        st.rerun()
 
 
 def projected_run(room: Classroom) -> None:

@@ -189,9 +189,18 @@ async def run_events(request: Request) -> Response:
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
 
+async def board_events(request: Request) -> Response:
+    """GET /api/class/board/events: the class board's stream (ui/board_view.py). Anyone may watch the board of
+    the class in progress, as anyone may open the board page; with no class, it says `ended` at once."""
+    from ui.board_view import feed
+
+    return StreamingResponse(feed(runs_dir()).events(), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
 def routes() -> list[Route]:
     """The extra routes app.py's st.App serves beside Streamlit's own."""
-    return [Route("/api/runs/{run_id}/events", run_events)]
+    return [Route("/api/runs/{run_id}/events", run_events), Route("/api/class/board/events", board_events)]
 
 
 class VisitorCookie:

@@ -269,6 +269,7 @@ class JobManager:
         writer = RunWriter(self.store, run_id)
         output: list[str] = []
         try:
+            self.store.set_status(run_id, dispatched=time.time())  # its turn came: a worker takes it now
             run = self.store.read(run_id)
             if resume is not None:
                 from cnn_core.checkpoints import load_resume

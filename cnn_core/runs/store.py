@@ -219,18 +219,19 @@ class RunStore:
             raise KeyError(f"No run {run_id!r} in {self.root}.")
         return _read_json(folder.status)
 
-    def read(self, run_id: str) -> RunInfo:
-        """The run; KeyError when there is none, OSError/ValueError when its files cannot be read."""
+    def read(self, run_id: str, history: bool = True) -> RunInfo:
+        """The run (without its metrics with history=False: what a progress line needs); KeyError when there is
+        none, OSError/ValueError when its files cannot be read."""
         folder = self.folder(run_id)
         if not folder.path.is_dir():
             raise KeyError(f"No run {run_id!r} in {self.root}.")
         config = TrainConfig.from_dict(_read_json(folder.config))
         status = _read_json(folder.status)
         meta = _read_json(folder.meta) if folder.meta.exists() else {"owner": status.get("owner")}
-        history, _ = self.tail(run_id)
+        records, _ = self.tail(run_id) if history else ([], 0)
         if not folder.path.is_dir():  # deleted (renamed aside) while this read: what was read may be partial
             raise KeyError(f"Run {run_id!r} was deleted.")
-        return RunInfo(run_id, folder, config, status, History(history), meta)
+        return RunInfo(run_id, folder, config, status, History(records), meta)
 
     def open(self, run_id: str) -> RunInfo:
         """The run, or, when its files cannot be read, an UNREADABLE RunInfo saying why; KeyError when there is no
@@ -264,3 +265,50 @@ class RunStore:
 
     def delete(self, run_id: str) -> None:
         delete_folder(self.folder(run_id).path)
+
+
+@dataclass
+class _Seen:
+    config: TrainConfig
+    meta: dict[str, Any]
+    records: list[Record]
+    offset: int  # bytes of metrics.jsonl read so far
+
+
+class LiveRuns:
+    """The runs of a folder read again and again (the class board, twice a second): each run's config and
+    run.json once, its status.json each time, its metrics.jsonl from where the last read stopped. One reader at
+    a time (the caller holds a lock); what the folder no longer has is forgotten."""
+
+    def __init__(self, store: RunStore):
+        self.store = store
+        self._seen: dict[str, _Seen] = {}
+
+    def list(self, keep=lambda meta: True) -> list[RunInfo]:
+        """The readable runs whose run.json `keep` accepts, newest first (one being created or cut shows next time)."""
+        try:
+            names = sorted((p.name for p in self.store.root.iterdir() if not p.name.startswith(".") and p.is_dir()),
+                           reverse=True)
+        except FileNotFoundError:
+            names = []
+        self._seen = {name: seen for name, seen in self._seen.items() if name in set(names)}
+        runs = []
+        for name in names:
+            folder = self.store.folder(name)
+            try:
+                seen = self._seen.get(name)
+                if seen is None:
+                    config = TrainConfig.from_dict(_read_json(folder.config))
+                    meta = _read_json(folder.meta) if folder.meta.exists() else {}
+                    seen = self._seen[name] = _Seen(config, meta, [], 0)
+                if not keep(seen.meta):
+                    continue
+                status = _read_json(folder.status)
+                if folder.metrics.exists() and folder.metrics.stat().st_size < seen.offset:
+                    seen.records, seen.offset = [], 0  # rewritten (a resumed run): read it again
+                new, seen.offset = self.store.tail(name, seen.offset)
+                seen.records.extend(new)
+            except (OSError, TypeError, ValueError):
+                continue
+            runs.append(RunInfo(name, folder, seen.config, status, History(seen.records), seen.meta))
+        return runs
