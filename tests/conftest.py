@@ -134,6 +134,11 @@ def studio(tmp_path, tiny_data_dir, monkeypatch):
     return folders
 
 
+def tampered(token: str) -> str:
+    """`token` with its last character changed: a wrong token that is never, by chance, the right one."""
+    return token[:-1] + ("A" if token[-1] != "A" else "B")
+
+
 def run_async(coroutine):
     """asyncio.run in a thread of its own: the browser tests' sync Playwright keeps an event loop running in
     the main thread for the whole session, and asyncio.run refuses to start inside one."""
