@@ -1378,7 +1378,7 @@ async def class_session(opts: Options, base_url: str, runs_dir: Path, pid: int |
 
     rss_before = rss.sample()
     window_start, wall_start = time.monotonic(), time.time()
-    load_before = os.getloadavg()
+    load_before, harness_before = os.getloadavg(), harness_cpu_s()
     end = window_start + opts.duration
     n_trainers = min(opts.trainers, opts.watchers)
     log(opts, f"class at work: {n_trainers} students training, {opts.watchers - n_trainers} on the board, "
@@ -1407,6 +1407,7 @@ async def class_session(opts: Options, base_url: str, runs_dir: Path, pid: int |
     window_end, wall_end = time.monotonic(), time.time()
     report["load_average"] = {"before": [round(x, 2) for x in load_before],
                               "after": [round(x, 2) for x in os.getloadavg()], "cores": os.cpu_count()}
+    report["harness_class_cores"] = round((harness_cpu_s() - harness_before) / (window_end - window_start), 2)
     sampler.cancel()
     for r in results:
         if isinstance(r, BaseException):
@@ -1531,6 +1532,13 @@ def client_figures(watchers: list[WatcherResult], drawers: list[DrawerResult], s
     return report
 
 
+def harness_cpu_s() -> float:
+    """CPU seconds (user + system) this harness has used so far: the simulated students' own share of the
+    machine, which a real class spends on its own phones."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def training_ratio(alone: dict[str, Any], under: dict[str, Any]) -> dict[str, Any]:
     """Training images/s alone and under load (epoch records, else step records) and their ratio."""
     mean = (lambda eps: round(sum(e["images_per_s"] for e in eps) / len(eps), 1) if eps else None)
@@ -1566,6 +1574,7 @@ def server_figures(pid: int | None, at_start: dict[str, Any], rss_before: dict[s
         "pid": pid,
         "rss_start_mib": _mib(at_start.get("rss")), "rss_before_load_mib": _mib(rss_before.get("rss")),
         "rss_peak_during_load_mib": _mib(max(rss.rss) if rss.rss else None),
+        "rss_each_minute_mib": [_mib(x) for x in rss.rss[::60]],  # sampled every second: growth or creep?
         "rss_end_mib": _mib(at_end.get("rss")),
         "rss_growth_during_load_mib": growth(rss_before, at_end, "rss"),
         "rss_growth_since_start_mib": growth(at_start, at_end, "rss"),
@@ -1901,6 +1910,7 @@ def print_report(r: dict[str, Any]) -> None:
     print(f"  server RSS               start {s['rss_start_mib']} MiB → before load {s['rss_before_load_mib']} MiB → "
           f"end {s['rss_end_mib']} MiB (growth during load {s['rss_growth_during_load_mib']} MiB, since start "
           f"{s['rss_growth_since_start_mib']} MiB; peak {s['rss_peak_during_load_mib']} MiB)")
+    print(f"    each minute of the load {s.get('rss_each_minute_mib')} MiB")
     print(f"  server CPU during load   {s['cpu_during_load_cores']} cores; with its child processes "
           f"{s['tree_cpu_during_load_cores']} cores, RSS {s['tree_rss_before_load_mib']} → "
           f"{s['tree_rss_end_mib']} MiB (peak {s['tree_rss_peak_during_load_mib']}; "
@@ -1919,6 +1929,9 @@ def print_report(r: dict[str, Any]) -> None:
           f"{w.get('backmsgs', 0)} BackMsgs sent, {w.get('forwardmsgs', 0)} ForwardMsgs "
           f"({w.get('forwardmsg_bytes', 0) / 2**20:.1f} MiB) received, {w.get('ref_hash_hits', 0)} answered from "
           "the client's message cache")
+    if r.get("harness_class_cores") is not None:
+        print(f"    during the class it used {r['harness_class_cores']} cores of the machine's "
+              f"{os.cpu_count()} (in a real class the students' phones do this work)")
     if r.get("load_average"):
         la = r["load_average"]
         print(f"  machine load average     {la['before'][0]} before the classroom, {la['after'][0]} after "
