@@ -5,6 +5,7 @@ Nothing is ever unpickled: a file a user hands in is parsed as safetensors or re
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import time
@@ -186,7 +187,8 @@ def load_checkpoint(path: Path) -> Checkpoint:
         raise CheckpointError(f"{path.name}: its weights do not fit model {meta['model']!r}: {detail}") from e
     model.eval().requires_grad_(False)
     dataset = meta.get("dataset", "mnist")
-    info = DATASETS.get(dataset) or DatasetInfo(dataset, tuple(meta["classes"]), meta["mean"], meta["std"], {})
+    known = DATASETS.get(dataset) or DatasetInfo(dataset, tuple(meta["classes"]), meta["mean"], meta["std"], {})
+    info = dataclasses.replace(known, mean=float(meta.get("mean", known.mean)), std=float(meta.get("std", known.std)))
     return Checkpoint(model, TrainConfig.from_dict(meta.get("config", {})), info,
                       History.parse(meta.get("history", [])), meta, path)
 

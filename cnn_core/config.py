@@ -22,6 +22,8 @@ class TrainConfig:
     model: str = field(default="lenet5_bn", metadata={"help": "model name from the registry (see list-models)"})
     model_args: dict[str, Any] = field(default_factory=dict, metadata={"help": "JSON dict of model arguments"})
     dataset: str = field(default="mnist", metadata={"help": "mnist or fashion-mnist"})
+    normalize: bool = field(default=True, metadata={
+        "help": "standardize pixels with the data set's mean and std (off: pixels in [0, 1], as ToTensor() alone)"})
     epochs: int = field(default=3, metadata={"help": "passes over the training set"})
     batch_size: int = field(default=64, metadata={"help": "images per optimizer step"})
     optimizer: str = field(default="adam", metadata={"help": "sgd, momentum, adam or adamw"})

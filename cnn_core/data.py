@@ -6,6 +6,7 @@ normalized (and resized, augmented) on the batch. No DataLoader or per-sample PI
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import hashlib
 import math
@@ -284,8 +285,11 @@ def make_bundle(
     device: str = "cpu",
     train_subset: int = 0,
     splits: dict[str, Split] | None = None,
+    normalize: bool = True,
 ) -> DataBundle:
-    """Train/val/test on `device`; val is a fixed seeded split of train, capped to leave half for training."""
+    """Train/val/test on `device`; val is a fixed seeded split of train, capped to leave half for training.
+    Without `normalize` the bundle's info says mean 0, std 1: pixels reach the model in [0, 1] (and a checkpoint
+    of the run records that, so its drawings are prepared the same way)."""
     splits = splits or load_splits(name)
     train = splits["train"]
     val_size = min(val_size, len(train) // 2)
@@ -294,8 +298,9 @@ def make_bundle(
     if train_subset:
         train_idx = train_idx[:train_subset]
     test = splits["test"]
+    info = dataset_info(name) if normalize else dataclasses.replace(dataset_info(name), mean=0.0, std=1.0)
     return DataBundle(
-        dataset_info(name),
+        info,
         Split(train.images[train_idx], train.labels[train_idx]).to(device),
         Split(train.images[val_idx], train.labels[val_idx]).to(device),
         test.to(device),

@@ -19,7 +19,7 @@ from safetensors.torch import save_file
 from torch import nn
 
 from cnn_core.checkpoints import FORMAT, FORMAT_VERSION, Checkpoint, load_checkpoint
-from cnn_core.models import count_parameters, layer_table
+from cnn_core.models import count_parameters, layer_table, outputs_probabilities
 from cnn_core.runs.records import to_dict
 
 FORMATS = ("safetensors", "torchscript", "onnx", "script")
@@ -53,7 +53,9 @@ def export_metadata(ckpt: Checkpoint) -> dict[str, Any]:
             "std": ckpt.info.std,
             "preprocessing": f"pixels / 255 (ink = 1), resized bilinearly to {size}x{size}, then (x - mean) / std",
         },
-        "output": {"shape": ["batch", len(ckpt.info.classes)], "meaning": "logits; softmax gives probabilities"},
+        "output": {"shape": ["batch", len(ckpt.info.classes)],
+                   "meaning": "probabilities (the model ends in a softmax)" if outputs_probabilities(ckpt.model)
+                   else "logits; softmax gives probabilities"},
         "parameters": count_parameters(ckpt.model),
         "layers": [{**row, "output shape": list(row["output shape"])} for row in layer_table(ckpt.model)],
         "config": ckpt.config.to_dict(),
@@ -131,6 +133,7 @@ _LAYER_ARGS: dict[type[nn.Module], tuple[tuple[str, ...], dict[str, Any]]] = {
     nn.Dropout: ((), {"p": 0.5, "inplace": False}),
     nn.Dropout2d: ((), {"p": 0.5, "inplace": False}),
     nn.ReLU: ((), {"inplace": False}),
+    nn.Softmax: ((), {"dim": ALWAYS}),
     nn.LeakyReLU: ((), {"negative_slope": 0.01, "inplace": False}),
     nn.ELU: ((), {"alpha": 1.0, "inplace": False}),
     nn.GELU: ((), {"approximate": "none"}),
@@ -196,7 +199,7 @@ from torchvision import datasets, transforms
 CONFIG = {{  # the run's configuration in CNN studio (no validation split or early stopping here)
 {config}}}
 INPUT_SIZE = {size}
-MEAN, STD = {mean}, {std}  # the {dataset} training set's pixel mean and standard deviation
+MEAN, STD = {mean}, {std}  # the run's normalization of pixels in [0, 1] (0, 1: none)
 
 
 def build_model() -> nn.Sequential:

@@ -14,6 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from cnn_core.models.registry import outputs_probabilities
+
 ACTIVATIONS = (nn.ReLU, nn.LeakyReLU, nn.ELU, nn.GELU, nn.SiLU, nn.Tanh, nn.Sigmoid)
 POOLS = (nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveMaxPool2d, nn.AdaptiveAvgPool2d)
 
@@ -125,10 +127,12 @@ def feature_maps(model: nn.Sequential, image: torch.Tensor, layers: list[str] | 
 
 
 def predict(model: nn.Module, x: torch.Tensor) -> np.ndarray:
-    """Normalized images (B, 1, S, S) → class probabilities (B, 10)."""
+    """Normalized images (B, 1, S, S) → class probabilities (B, 10) (a model that ends in a softmax gives
+    them itself)."""
     _require_eval(model)
     with torch.inference_mode():
-        return F.softmax(model(x.to(_device(model))).float(), dim=1).cpu().numpy()
+        out = model(x.to(_device(model))).float()
+        return (out if outputs_probabilities(model) else F.softmax(out, dim=1)).cpu().numpy()
 
 
 def evaluate_predictions(

@@ -248,7 +248,8 @@ def fit(
     return the final state. `stop` ends it early (at the next step), with the status the request names."""
     config.validate()
     device = resolve_device(config.device)
-    data = data or make_bundle(config.dataset, config.val_size, device, config.train_subset)
+    data = data or make_bundle(config.dataset, config.val_size, device, config.train_subset,
+                               normalize=config.normalize)
     torch.manual_seed(config.seed)
     model = (model or create_model(config.model, **config.model_args)).to(device)
     paths = fast_paths(device)

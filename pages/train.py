@@ -4,7 +4,7 @@ import streamlit as st
 
 from cnn_core.config import ConfigError, TrainConfig
 from cnn_core.hosted import apply_limits, queue_full_message
-from cnn_core.presets import LESSON_CLASSIC, LESSON_MLP_VS_LENET, preset_config, recipe_of
+from cnn_core.presets import LESSONS, preset_config, recipe_of
 from ui.jobs import classroom, hosted_limits, job_manager, visitor
 from ui.live_run import live_run
 from ui.navigation import through_app
@@ -58,15 +58,11 @@ with left:
     if st.button("Train", type="primary", disabled=config is None, icon="▶️", width="stretch"):
         if ids := submit(config):
             st.query_params["run"] = ids[0]
-    with st.expander("Lesson: MLP vs LeNet"):
-        st.markdown("Same data (Fashion-MNIST), same optimizer (SGD 0.01), same 10 epochs: does convolution beat a "
-                    "plain MLP? The tutorial got **83.01%** for the MLP and **89.61%** for LeNet. Add the 1998 "
-                    "LeNet-5 (tanh, no BatchNorm) to see how much BatchNorm and ReLU speed learning up.")
-        names = [*LESSON_MLP_VS_LENET, *([LESSON_CLASSIC] if st.checkbox("Add the 1998 LeNet-5", key="lesson_classic")
-                                         else [])]
-        if st.button(f"Start {len(names)} runs", key="lesson_mlp_lenet"):
-            ids = submit(*(preset_config(name) for name in names))
-            if ids:
+    with st.expander("Lessons: recipes side by side"):
+        lesson = LESSONS[st.selectbox("Lesson", list(LESSONS), key="lesson")]
+        st.markdown(lesson.text)
+        if st.button(f"Start {len(lesson.recipes)} runs", key="lesson_start"):
+            if ids := submit(*(preset_config(name) for name in lesson.recipes)):
                 st.switch_page("pages/runs.py", query_params={"compare": ",".join(ids)})
     with st.expander("Sweep: a grid of runs"):
         if config is not None and (sweep := sweep_form(config)) is not None:

@@ -97,20 +97,23 @@ def test_runs_page_lists_and_overlays(runs_root):
     assert first in chart.proto.spec and second in chart.proto.spec
 
 
-def test_mlp_vs_lenet_lesson_starts_its_runs_and_compares_them(runs_root):
-    from cnn_core.presets import LESSON_CLASSIC, LESSON_MLP_VS_LENET, PRESETS
+def test_a_lesson_starts_its_runs_and_compares_them(runs_root):
+    from cnn_core.presets import LESSONS, PRESETS
 
+    lesson = LESSONS["The course notebook: as written vs fixed"]
     at = open_page("pages/train.py")
-    at.checkbox(key="lesson_classic").check().run()
-    next(b for b in at.button if b.key == "lesson_mlp_lenet").click().run()
+    at.selectbox(key="lesson").set_value(lesson.name).run()
+    next(b for b in at.button if b.key == "lesson_start").click().run()
     assert not at.exception
     assert at.title[0].value == "📈 Runs"
     ids = at.query_params["compare"].split(",")
     assert at.multiselect[0].value == ids
     store = RunStore(runs_root)
-    expected = [PRESETS[name].config for name in (*LESSON_MLP_VS_LENET, LESSON_CLASSIC)]
-    assert [store.read(run_id).config for run_id in ids] == expected
-    assert all(c.dataset == "fashion-mnist" and c.optimizer == "sgd" and c.lr == 0.01 for c in expected)
+    configs = [store.read(run_id).config for run_id in ids]
+    assert configs == [PRESETS[name].config for name in lesson.recipes]
+    assert [(c.model_args.get("softmax", False), c.normalize) for c in configs] == [
+        (True, False), (False, False), (True, True), (False, True)]  # as written, each fix, both
+    assert {(c.model, c.optimizer, c.lr, c.epochs) for c in configs} == {("mlp", "sgd", 0.01, 10)}
     wait_for(lambda: all(store.read(run_id).state is RunStatus.FINISHED for run_id in ids), timeout=300)
     at.switch_page("pages/runs.py").run()  # AppTest reruns the page it last switched to, not the script's switch
     assert not at.exception
@@ -137,19 +140,19 @@ def test_hosted_mode_clamps_runs_and_keeps_them_private(runs_root, monkeypatch):
 
 def test_hosted_lesson_starts_all_its_runs_or_none(runs_root, monkeypatch):
     monkeypatch.setenv("CNN_HOSTED", "1")
-    monkeypatch.setenv("CNN_MAX_QUEUED_RUNS", "1")  # room for 2 runs: the 3-run lesson does not fit
+    monkeypatch.setenv("CNN_MAX_QUEUED_RUNS", "1")  # room for 2 runs: the 4-run lesson does not fit
     at = open_page("pages/train.py")
-    at.checkbox(key="lesson_classic").check().run()
-    next(b for b in at.button if b.key == "lesson_mlp_lenet").click().run()
+    at.selectbox(key="lesson").set_value("The course notebook: as written vs fixed").run()
+    next(b for b in at.button if b.key == "lesson_start").click().run()
     assert not at.exception
-    assert "3 runs need room together (at most 2 at once)" in at.error[0].value
+    assert "4 runs need room together (at most 2 at once)" in at.error[0].value
     assert RunStore(runs_root).list() == [], "a refused lesson must not leave half its runs training"
 
 
 def test_a_lesson_run_shows_its_accuracy_beside_the_tutorials(runs_root):
     from cnn_core.presets import PRESETS
 
-    preset = PRESETS["MLP 784-128-10 on Fashion-MNIST — SGD 0.001, 3 epochs"]
+    preset = PRESETS["Course notebook: MLP — SGD 0.001, 3 epochs"]
     store = RunStore(runs_root)
     run_id = store.create(preset.config, recipe=preset.name)
     store.set_status(run_id, RunStatus.FINISHED, step=10, total_steps=10)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import inspect
 from typing import Any
 
 import streamlit as st
@@ -13,7 +14,7 @@ from cnn_core.models import MODELS, ModelSpecError, count_parameters, create_mod
 from cnn_core.models.custom import ACTIVATIONS, DEFAULT_LAYERS, LAYER_TYPES, describe
 from cnn_core.presets import DEFAULT_PRESET, PRESETS
 
-BATCH_SIZES = (16, 32, 64, 128, 256, 512, 1024)
+BATCH_SIZES = (16, 32, 64, 100, 128, 256, 512, 1024)
 LAYER_DEFAULTS: dict[str, dict[str, Any]] = {
     "conv": {"channels": 8, "kernel": 3, "stride": 1, "padding": 1},
     "pool": {"mode": "max", "size": 2},
@@ -33,6 +34,7 @@ def apply_preset() -> None:
     cfg = PRESETS[st.session_state["preset"]].config
     for f in dataclasses.fields(TrainConfig):
         st.session_state[_key(f.name)] = getattr(cfg, f.name)
+    st.session_state[_key("softmax")] = bool(cfg.model_args.get("softmax"))
 
 
 def _init_state() -> None:
@@ -127,6 +129,11 @@ def train_form() -> TrainConfig | None:
     model_args: dict[str, Any] | None = {}
     if model == "custom":
         model_args = layer_editor()
+    elif "softmax" in inspect.signature(MODELS[model].factory).parameters and st.checkbox(
+            "End the model in a softmax (as the course notebook does)", key=_key("softmax"),
+            help="CrossEntropyLoss applies softmax itself: a softmax layer before it applies it twice, which "
+                 "shrinks the gradients. Kept to show the notebook's flaw."):
+        model_args = {"softmax": True}
     if model_args is not None:
         model_summary(model, model_args)
     c1, c2 = st.columns(2)
@@ -139,6 +146,8 @@ def train_form() -> TrainConfig | None:
     c1, c2 = st.columns(2)
     schedule = c1.selectbox("LR schedule", SCHEDULES, key=_key("schedule"))
     augment = c2.checkbox("Augment (shift, rotate, scale)", key=_key("augment"))
+    normalize = c1.checkbox("Normalize inputs (the data set's mean and std)", key=_key("normalize"),
+                            help="Off: pixels reach the model in [0, 1], as transforms.ToTensor() alone gives them.")
     with st.expander("More settings"):
         c1, c2, c3 = st.columns(3)
         weight_decay = c1.number_input("Weight decay", 0.0, 1.0, format="%.5f", key=_key("weight_decay"))
@@ -151,7 +160,8 @@ def train_form() -> TrainConfig | None:
         metrics_every = c2.number_input("Report every N steps", 1, 1000, key=_key("metrics_every"))
     if model_args is None:
         return None
-    config = TrainConfig(model=model, model_args=model_args, dataset=dataset, epochs=int(epochs),
+    config = TrainConfig(model=model, model_args=model_args, dataset=dataset, normalize=bool(normalize),
+                         epochs=int(epochs),
                          batch_size=int(batch_size), optimizer=optimizer, lr=float(lr), momentum=float(momentum),
                          weight_decay=float(weight_decay), schedule=schedule, augment=bool(augment),
                          patience=int(patience), label_smoothing=float(label_smoothing), seed=int(seed),

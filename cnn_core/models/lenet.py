@@ -49,3 +49,18 @@ def lenet_modern() -> Net:
         ("conv2", nn.Conv2d(6, 16, 5)), ("act2", nn.ReLU()), ("pool2", nn.MaxPool2d(2)),
         *_classifier(nn.ReLU),
     ])
+
+
+@register("LeNet of the course notebook: conv 6@5 pad 2, max pool, conv 16@5, avg pool, FC 400-84-10, 28x28 input",
+          "course notebook (PyTorch nn.Sequential)")
+def lenet_notebook(softmax: bool = False) -> Net:
+    """As the notebook writes it: no 120-unit layer, no BatchNorm, the second pool an average; `softmax` ends it
+    in nn.Softmax as the notebook does."""
+    return Net([
+        ("conv1", nn.Conv2d(1, 6, 5, padding=2)), ("act1", nn.ReLU()), ("pool1", nn.MaxPool2d(2)),
+        ("conv2", nn.Conv2d(6, 16, 5)), ("act2", nn.ReLU()), ("pool2", nn.AvgPool2d(2)),
+        ("flatten", nn.Flatten()),
+        ("fc1", nn.Linear(400, 84)), ("act3", nn.ReLU()),
+        ("fc2", nn.Linear(84, 10)),
+        *([("softmax", nn.Softmax(dim=1))] if softmax else []),
+    ])

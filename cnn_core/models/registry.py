@@ -13,7 +13,8 @@ from torch import nn
 
 
 class Net(nn.Sequential):
-    """A model: named layers in order (conv1, bn1, act1, pool1, …, flatten, fc1, …) → logits (B, 10).
+    """A model: named layers in order (conv1, bn1, act1, pool1, …, flatten, fc1, …) → logits (B, 10), or
+    probabilities where a tutorial ends its model in a softmax (see `outputs_probabilities`).
 
     Input is a normalized (B, 1, S, S) batch with S = `input_size`."""
 
@@ -54,6 +55,12 @@ def model_spec(name: str) -> ModelSpec:
 def create_model(name: str, **kwargs: Any) -> Net:
     """Build the registered model `name` with its keyword arguments."""
     return model_spec(name).factory(**kwargs)
+
+
+def outputs_probabilities(model: nn.Module) -> bool:
+    """True when the model's last layer is a softmax (as some tutorials write it): its output is already (B, 10)
+    probabilities, and CrossEntropyLoss on it applies softmax a second time."""
+    return isinstance(model, nn.Sequential) and len(model) > 0 and isinstance(model[-1], nn.Softmax)
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -15,7 +15,7 @@ from playwright.sync_api import expect
 from streamlit_ui import TIMEOUT_MS, choose, needs_page, open_page, screenshot, wait_idle
 
 pytestmark = [needs_page(file) for file in ("home.py", "data.py", "conv_lab.py", "train.py", "inspect.py")]
-RECIPE = "MLP 784-128-10 on Fashion-MNIST — SGD 0.001, 3 epochs"
+RECIPE = "Course notebook: MLP — SGD 0.001, 3 epochs"
 REPORTED = "74.48%"  # what the tutorial behind RECIPE reported (cnn_core/presets.py)
 FIRST_VISIT_MS = 180_000  # the fresh server's first page imports torch and plotly; the machine may be busy
 TRAIN_WITHIN_MS = 180_000  # 3 epochs of the MLP on 3,000 synthetic images take seconds; this allows a loaded machine
