@@ -24,9 +24,9 @@ export default function ({parentElement, setStateValue}) {
   parentElement.dataset.reported = "1";
   const width = Math.round(window.innerWidth), app = document.querySelector("[data-testid=stApp]");
   // Report once the page has settled: its script run ended, every element drawn (no skeleton left while an
-  // element's code loads) and nothing changed for a moment (widgets take in their values after they are drawn).
-  // A widget whose value the script set through st.session_state (the Train form's recipe) and that the browser
-  // had not taken in yet when the report's rerun came would show its default instead.
+  // element's code loads) and nothing changed for 300 ms. A report sent at once, while the first run still
+  // streamed its elements, left the Train form's widgets at their defaults instead of the values the script had
+  // set through st.session_state (learning rate 0, Train disabled).
   const settled = () => !(app && app.dataset.testScriptState && app.dataset.testScriptState !== "notRunning")
     && !document.querySelector("[data-testid=stSkeleton]");
   let timer = null;

@@ -76,6 +76,7 @@ def test_a_finger_draws_and_the_reading_is_under_the_canvas_on_the_first_screen(
         assert_no_sideways_scroll(phone, "/draw with a reading")
         if digit == "1":
             clear = phone.get_by_role("button", name="Clear the canvas")
+            assert clear.bounding_box()["height"] >= 44, "a thumb's size (ui/viewport.py's phone stylesheet)"
             phone.locator(CANVAS).evaluate("el => { el.dataset.e2eOld = '1'; }")
             clear.tap()
             phone.locator(PREDICTION).wait_for(state="detached")
