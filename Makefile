@@ -6,10 +6,15 @@ STAMP := $(VENV)/.requirements.stamp
 DATA := $(or $(CNN_DATA_DIR),data)
 PORT ?= 8501
 
-.PHONY: run test data venv browser clean space space-gradio classroom classroom-small classroom-class
+.PHONY: run dev test data venv browser clean space space-gradio classroom classroom-small classroom-class
 
 run: $(STAMP) data
 	$(PY) -m streamlit run app.py --server.port $(PORT)
+
+# For whoever changes the app: Streamlit's developer toolbar (rerun, clear cache) and pages rerun on save.
+dev: $(STAMP) data
+	$(PY) -m streamlit run app.py --server.port $(PORT) --client.toolbarMode developer --server.fileWatcherType auto \
+		--server.runOnSave true
 
 test: $(STAMP) data browser
 	$(PY) -m pytest

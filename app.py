@@ -9,10 +9,11 @@ then the page.
 import streamlit as st
 
 from cnn_core.runtime import limit_malloc_arenas
-from ui.navigation import app_shell
+from ui.navigation import app_shell, without_pages_folder_mode
 from ui.stream import middleware, routes
 
 limit_malloc_arenas()  # before sessions start threads of their own
+without_pages_folder_mode()  # before the first session
 app = st.App(__file__, routes=routes(), middleware=middleware())
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ BLANK_THRESHOLD = 0.001  # fraction of inked pixels below which a drawing is bla
 FAINT = 0.05  # ink below this is background when cropping
 FIT = 20  # MNIST fitted each digit in a 20x20 box …
 FIELD = 28  # … inside a 28x28 field
+CANVAS_SIDE = 280  # the canvas a pen width is meant for (the Draw page's on a desktop), in CSS pixels
 
 
 @dataclass
@@ -41,6 +42,12 @@ class DrawingSteps:
             (f"centred in {FIELD}x{FIELD}", self.centered),
             (f"model input {size}x{size}", self.resized),
         ]
+
+
+def scaled_stroke(width: float, side: int, reference: int = CANVAS_SIDE) -> float:
+    """A pen `width` meant for a `reference`-px canvas → the width on a canvas of `side` px (the same fraction of
+    the canvas), so that `preprocess`, which crops to the ink and fits it in 20x20, sees the same digit at any size."""
+    return width * side / reference
 
 
 def canvas_to_gray(image: np.ndarray) -> np.ndarray:

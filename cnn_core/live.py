@@ -40,6 +40,11 @@ class DrawingAnalysis:
     def confidence(self) -> float:
         return float(self.probs.max())
 
+    def top(self, k: int = 3) -> list[tuple[int, float]]:
+        """The k most probable classes, most probable first: [(class index, probability)]."""
+        order = np.argsort(-self.probs, kind="stable")[:k]
+        return [(int(i), float(self.probs[i])) for i in order]
+
     @property
     def total_ms(self) -> float:
         return sum(self.timings.values())

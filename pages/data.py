@@ -9,6 +9,7 @@ from cnn_core.data import DATASETS, DataError, data_dir, load_splits
 from cnn_core.plots import lessons
 from cnn_core.plots.common import image_figure
 from ui.navigation import through_app
+from ui.viewport import plotly_chart
 
 through_app()
 TITLES = {"mnist": "MNIST (handwritten digits)", "fashion-mnist": "Fashion-MNIST (clothing)"}
@@ -34,17 +35,19 @@ stats = overview(name, str(data_dir()))  # the same folder string as load_splits
 st.subheader("Samples of each class")
 per_class = st.slider("Samples per class", 1, 16, 8)
 samples = explore.samples_per_class(train.images, train.labels, len(info.classes), per_class) / 255.0
-st.plotly_chart(lessons.mosaic(samples, row_labels=info.classes))
+plotly_chart(lessons.mosaic(samples, row_labels=info.classes))
 
 left, right = st.columns(2)
 left.subheader("Images per class")
-left.plotly_chart(lessons.class_count_bars(stats.counts, info.classes))
+with left:
+    plotly_chart(lessons.class_count_bars(stats.counts, info.classes))
 right.subheader("Pixel intensities (training set)")
 log_y = right.toggle("Log scale", value=True, help="Most pixels are background (0); a log scale shows the rest.")
-right.plotly_chart(lessons.pixel_histogram_figure(stats.histogram, log_y=log_y))
+with right:
+    plotly_chart(lessons.pixel_histogram_figure(stats.histogram, log_y=log_y))
 
 st.subheader("The mean image of each class")
-st.plotly_chart(lessons.mosaic(stats.mean_images[None], col_labels=info.classes, cell=110))
+plotly_chart(lessons.mosaic(stats.mean_images[None], col_labels=info.classes, cell=110))
 
 st.subheader("Normalization constants")
 cols = st.columns(3)
@@ -67,7 +70,7 @@ label = info.classes[int(train.labels[index])]
 st.markdown(f"`x = images[{index}].float()[None] / 255` has shape **{tuple(x.shape)}** "
             f"(channels, rows, columns), dtype `{str(x.dtype).removeprefix('torch.')}`, label **{label}**. "
             "A batch of B images adds a first dimension: (B, 1, 28, 28).")
-st.plotly_chart(image_figure(x[0].numpy(), title=f"{label}: hover for the value of each pixel", height=420))
+plotly_chart(image_figure(x[0].numpy(), title=f"{label}: hover for the value of each pixel", height=420))
 if st.toggle("Show the raw numbers (0–255)"):
     st.dataframe(train.images[index].numpy())
 

@@ -2,33 +2,39 @@
 
 import streamlit as st
 
+from cnn_core.drawing import scaled_stroke
 from cnn_core.inspect import conv_layers, inspectable_layers
 from cnn_core.live import analyse_drawing
 from cnn_core.plots.inspect import feature_map_figure, image_strip, probability_figure, saliency_figure
 from ui.classroom import share_button
+from ui.draw_view import draw_layout, show_reading
 from ui.model_picker import pick_checkpoint
 from ui.navigation import through_app
+from ui.viewport import canvas_side, is_phone, plotly_chart
 
 through_app()
 SALIENCY = {"gradient × input": "grad_x_input", "Grad-CAM": "gradcam"}
 HINT = "✏️ Draw a digit in the black square: the prediction appears as soon as you lift the pen."
 
+phone = is_phone()
 st.title("✏️ Draw a digit")
 ckpt = pick_checkpoint()
 model, classes = ckpt.model, ckpt.info.classes
-left, right = st.columns([2, 3])
-with left:
-    width = st.slider("Stroke width", 6, 40, 18, key="stroke_width")
-    version = st.session_state.setdefault("canvas_version", 0) + st.button("Clear the canvas")
-    st.session_state["canvas_version"] = version  # a new key gives a fresh, empty canvas
+at = draw_layout(phone)
+width = at.pen.slider("Stroke width", 6, 40, 18, key="stroke_width",
+                        help="The pen on a 280-pixel canvas; a bigger or smaller canvas scales it.")
+version = st.session_state.setdefault("canvas_version", 0) + at.clear.button("Clear the canvas")
+st.session_state["canvas_version"] = version  # a new key gives a fresh, empty canvas
+side = canvas_side()  # a phone's whole width, 280 px on a desktop; the pen scales with it
+with at.canvas:
     from streamlit_drawable_canvas import st_canvas  # importable only inside a running Streamlit script
 
-    canvas = st_canvas(stroke_width=width, stroke_color="#FFFFFF", background_color="#000000", width=280, height=280,
-                       update_streamlit=True, return_image_data=True, key=f"canvas-{version}")
-    layers = inspectable_layers(model)
-    layer = st.selectbox("Feature maps of layer", layers, key="draw_layer") if layers else None
-    methods = list(SALIENCY) if conv_layers(model) else ["gradient × input"]  # Grad-CAM needs a conv layer
-    method = st.radio("Saliency", methods, horizontal=True, key="draw_saliency")
+    canvas = st_canvas(stroke_width=scaled_stroke(width, side), stroke_color="#FFFFFF", background_color="#000000",
+                       width=side, height=side, update_streamlit=True, return_image_data=True, key=f"canvas-{version}")
+layers = inspectable_layers(model)
+layer = at.layer.selectbox("Feature maps of layer", layers, key="draw_layer") if layers else None
+methods = list(SALIENCY) if conv_layers(model) else ["gradient × input"]  # Grad-CAM needs a conv layer
+method = at.method.radio("Saliency", methods, horizontal=True, key="draw_saliency")
 
 # Test hook: AppTest cannot draw, so an RGBA numpy array in st.session_state["draw_image"] stands in for the canvas.
 image = st.session_state.get("draw_image")
@@ -39,22 +45,24 @@ try:
 except ValueError:  # a blank or nearly blank canvas
     result = None
 if result is None:
-    right.info(HINT)
+    at.reading.info(HINT)
     st.stop()
 
-with right:
-    st.metric("Prediction", classes[result.prediction], help="the class with the highest probability")
-    split = " · ".join(f"{stage} {ms:.1f}" for stage, ms in result.timings.items())
-    st.caption(f"{result.confidence:.0%} sure · computed in {result.total_ms:.1f} ms ({split})")
-    st.plotly_chart(probability_figure(result.probs, classes), key="probs")
+with at.reading:
+    show_reading(result, classes, phone)
+with at.probs:
+    plotly_chart(probability_figure(result.probs, classes, height=200 if phone else 260), key="probs")
+with at.share:
     share_button(result.steps.resized, classes[result.prediction], result.confidence, ckpt.meta["model"])
-st.subheader("What the model sees")
 titles, arrays = zip(*result.steps.steps(), strict=True)  # inline images: no media file a newer drawing replaces
-st.plotly_chart(image_strip(list(arrays), list(titles), ncols=len(arrays)), key="steps")
-maps_col, saliency_col = st.columns(2)
-if result.maps is None:
-    maps_col.info(f"`{ckpt.meta['model']}` has no conv layer, so it makes no feature maps.")
-else:
-    maps_col.plotly_chart(feature_map_figure(result.maps, layer), key="maps")
+with at.steps:
+    st.subheader("What the model sees")
+    plotly_chart(image_strip(list(arrays), list(titles), ncols=3 if phone else len(arrays)), key="steps")
+with at.maps:
+    if result.maps is None:
+        st.info(f"`{ckpt.meta['model']}` has no conv layer, so it makes no feature maps.")
+    else:
+        plotly_chart(feature_map_figure(result.maps, layer), key="maps")
 title = f"where the input drove “{classes[result.prediction]}” ({method})"
-saliency_col.plotly_chart(saliency_figure(result.steps.resized, result.heat, title), key="heat")
+with at.saliency:
+    plotly_chart(saliency_figure(result.steps.resized, result.heat, title), key="heat")

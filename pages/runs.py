@@ -8,6 +8,7 @@ from cnn_core.runs.sweep import label, varying
 from ui.jobs import access, job_manager, visitor
 from ui.live_chart import live_curves
 from ui.navigation import through_app
+from ui.viewport import is_phone, plotly_chart
 
 PERCENT = {"best val acc": st.column_config.NumberColumn(format="percent"),
            "test acc": st.column_config.NumberColumn(format="percent")}
@@ -22,7 +23,9 @@ def compare(runs: list[RunInfo], labels: list[str], key: str) -> None:
     if any(run.state.is_active for run in runs):
         live_curves([run.id for run in runs], key=f"{key}_live", labels=labels)
     elif runs:
-        st.plotly_chart(overlay_figure({lab: run.history for lab, run in zip(labels, runs)}), key=key)
+        histories = {lab: run.history for lab, run in zip(labels, runs)}
+        figure = overlay_figure(histories, height=600, columns=1) if is_phone() else overlay_figure(histories)
+        plotly_chart(figure, key=key)
 
 
 def sweep(group: str, members: list[RunInfo]) -> None:
@@ -66,7 +69,10 @@ if groups:
     st.divider()
 
 st.subheader("All runs")
-st.dataframe([run.summary() for run in runs], hide_index=True, width="stretch", column_config=PERCENT)
+rows = [run.summary() for run in runs]
+columns = list(dict.fromkeys(column for row in rows for column in row))
+st.dataframe(rows, hide_index=True, width="stretch", column_config=PERCENT,  # a phone: the long run id last
+             column_order=[c for c in columns if c != "run"] + ["run"] if is_phone() else None)
 for run in runs:
     if run.state is RunStatus.UNREADABLE:
         st.warning(f"Run folder `{run.id}` cannot be read: {run.error}")

@@ -9,7 +9,8 @@ from ui.jobs import classroom, hosted_limits, job_manager, visitor
 from ui.live_run import live_run
 from ui.navigation import through_app
 from ui.sweep_form import sweep_form
-from ui.train_form import train_form
+from ui.train_form import TRAIN_BUTTON, train_form, train_layout
+from ui.viewport import is_phone, reveal
 
 through_app()
 st.title("🏋️ Train")
@@ -51,13 +52,17 @@ def submit(*configs: TrainConfig, group: str | None = None) -> list[str]:
     return ids
 
 
-left, right = st.columns([1, 1.5], gap="large")
+phone = is_phone()
+form, live = train_layout(phone, run_shown=bool(st.query_params.get("run")))
 
-with left:
+with form:
     config = train_form()
-    if st.button("Train", type="primary", disabled=config is None, icon="▶️", width="stretch"):
-        if ids := submit(config):
-            st.query_params["run"] = ids[0]
+    if st.button("Train", type="primary", disabled=config is None, icon="▶️", width="stretch", key=TRAIN_BUTTON):
+        with live if phone else st.container():  # a phone: what came of it at the top, brought into view
+            if phone:
+                reveal(key="train_reveal")
+            if ids := submit(config):
+                st.query_params["run"] = ids[0]
     with st.expander("Lessons: recipes side by side"):
         lesson = LESSONS[st.selectbox("Lesson", list(LESSONS), key="lesson")]
         st.markdown(lesson.text)
@@ -71,10 +76,11 @@ with left:
                 if submit(*configs, group=group):
                     st.switch_page("pages/runs.py", query_params={"group": group})
 
-with right:
+with live:
     run_id = st.query_params.get("run")
     if run_id:
         live_run(jobs, run_id)
     else:
-        st.info("Choose a recipe or a model on the left and press **Train**. Training runs in the background: "
-                "you can leave this page, refresh, or open it in another tab and come back to the same run.")
+        st.info(f"Choose a recipe or a model {'below' if phone else 'on the left'} and press **Train**. Training runs "
+                "in the background: you can leave this page, refresh, or open it in another tab and come back to the "
+                "same run.")

@@ -10,6 +10,7 @@ import json
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -22,6 +23,7 @@ from cnn_core.checkpoints import save_checkpoint
 from cnn_core.config import TrainConfig
 from cnn_core.data import DATASETS, Split, make_bundle
 from cnn_core.models import create_model
+from cnn_core.runs import EndRecord, EpochRecord, RunStatus, RunStore, StepRecord
 
 APP = str(Path(__file__).parents[1] / "app.py")
 TINY_LAYERS = [  # a two-conv custom stack: every inspect and drawing view has something to show
@@ -134,6 +136,24 @@ def studio(tmp_path, tiny_data_dir, monkeypatch):
     return folders
 
 
+def finished_runs(runs_dir: Path, n: int = 3) -> None:
+    """n finished 2-epoch MLP runs, written as the worker writes them (no checkpoints: nothing to load)."""
+    store = RunStore(runs_dir)
+    for i in range(n):
+        config = TrainConfig(model="mlp", epochs=2, metrics_every=2, seed=i)
+        run_id = store.create(config)
+        step, acc = 0, 0.5 + 0.1 * i
+        for epoch in (1, 2):
+            for _ in range(3):
+                step += 2
+                store.append(run_id, StepRecord(epoch, step, step / 10, 1.0 / step, acc, config.lr))
+            store.append(run_id, EpochRecord(epoch, step, step / 10, 1.0 / step, acc, 1.1 / step, acc + 0.01 * epoch,
+                                             config.lr, 0.3, 1000.0))
+        store.append(run_id, EndRecord(2, step, 1.2, RunStatus.FINISHED, 0.2, acc, 1.2))
+        store.set_status(run_id, RunStatus.FINISHED, epoch=2, step=step, total_steps=step, elapsed=1.2,
+                         best_val_acc=acc + 0.02, test_acc=acc, finished=time.time())
+
+
 def tampered(token: str) -> str:
     """`token` with its last character changed: a wrong token that is never, by chance, the right one."""
     return token[:-1] + ("A" if token[-1] != "A" else "B")
@@ -168,6 +188,11 @@ def chart(at, key: str) -> dict:
     specs = [c.proto.spec for c in at.get("plotly_chart") if c.proto.id.endswith(f"-{key}")]
     assert specs, f"no chart {key!r}"
     return json.loads(specs[0])
+
+
+def components(at, name: str) -> list:
+    """An AppTest's components-v2 elements named `name` (the shell's width probe, cnn_viewport, is on every page)."""
+    return [c for c in at.get("bidi_component") if c.proto.component_name == name]
 
 
 def as_array(data) -> np.ndarray:

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from cnn_core.drawing import canvas_to_gray, is_blank, preprocess, upscale_digit
+from cnn_core.drawing import CANVAS_SIDE, canvas_to_gray, is_blank, preprocess, scaled_stroke, upscale_digit
 
 
 def black_canvas(mask: np.ndarray) -> np.ndarray:
@@ -120,3 +120,46 @@ def test_steps_are_listed_in_order_for_display():
     assert titles == ["drawing", "cropped to the ink", "fitted in 20x20", "centred in 28x28", "model input 28x28"]
     for _, arr in steps.steps():
         assert arr.dtype == np.float32 and 0 <= arr.min() and arr.max() <= 1
+
+
+# A "2" as a pen draws it, in fractions of the canvas's side (x, y): an arc, a diagonal, a base line.
+TWO = [(0.30, 0.30), (0.38, 0.21), (0.50, 0.18), (0.62, 0.22), (0.68, 0.33), (0.64, 0.46), (0.54, 0.57),
+       (0.42, 0.68), (0.30, 0.80), (0.45, 0.80), (0.60, 0.80), (0.74, 0.80)]
+
+
+def pen_drawing(points: list[tuple[float, float]], side: int, width: float) -> np.ndarray:
+    """The polyline `points` (fractions of the side) drawn with a round, anti-aliased pen `width` px wide on a
+    side x side canvas → RGBA uint8, white on opaque black (what the drawable canvas returns)."""
+    ys, xs = np.indices((side, side), dtype=np.float32) + 0.5
+    dist = np.full((side, side), np.inf, dtype=np.float32)
+    for (x0, y0), (x1, y1) in zip(points, points[1:]):
+        x0, y0, x1, y1 = (v * side for v in (x0, y0, x1, y1))
+        dx, dy = x1 - x0, y1 - y0
+        t = np.clip(((xs - x0) * dx + (ys - y0) * dy) / (dx * dx + dy * dy), 0, 1)
+        dist = np.minimum(dist, np.hypot(xs - x0 - t * dx, ys - y0 - t * dy))
+    ink = (np.clip(width / 2 + 0.5 - dist, 0, 1) * 255).astype(np.uint8)
+    return np.dstack([ink, ink, ink, np.full_like(ink, 255)])
+
+
+def test_scaled_stroke_keeps_the_pen_a_fraction_of_the_canvas():
+    assert scaled_stroke(18, CANVAS_SIDE) == 18
+    assert scaled_stroke(18, 358) == pytest.approx(18 * 358 / 280)
+    assert scaled_stroke(14, 140) == 7
+
+
+@pytest.mark.parametrize("side", [200, 340, 358])
+def test_a_digit_drawn_on_any_canvas_size_with_the_scaled_pen_gives_the_same_input(side):
+    """The phone's canvas fills the screen's width: the same "2" drawn there with the pen scaled to that size
+    reaches the model as it does from the 280-px desktop canvas; with the desktop's pen width it would not."""
+    desktop = preprocess(pen_drawing(TWO, CANVAS_SIDE, 18))
+    # Centring moves the digit by whole pixels: a digit whose centre of mass lay within a hair of half a pixel
+    # could move by one at any size or pen. This one does not (and a model reads either alike).
+    assert min(abs(c % 1 - 0.5) for c in center_of_mass(desktop.fitted)) > 0.05
+    scaled = preprocess(pen_drawing(TWO, side, scaled_stroke(18, side)))
+    unscaled = preprocess(pen_drawing(TWO, side, 18))
+    assert scaled.tensor.shape == desktop.tensor.shape == (1, 1, 28, 28)
+    assert scaled.fitted.shape == desktop.fitted.shape
+    same = np.abs(scaled.resized - desktop.resized)  # the model's input in [0, 1], before normalization
+    assert same.mean() < 0.01 and same.max() < 0.15, (same.mean(), same.max())
+    differs = np.abs(unscaled.resized - desktop.resized)
+    assert differs.mean() > 3 * same.mean(), "the test would not notice an unscaled pen"

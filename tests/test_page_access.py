@@ -15,7 +15,7 @@ from streamlit.testing.v1 import AppTest
 from cnn_core.access import VISITOR_COOKIE, new_key, owner_tag
 from cnn_core.config import TrainConfig
 from cnn_core.runs import RunStatus, RunStore
-from tests.conftest import as_visitor, save_tiny, tampered
+from tests.conftest import as_visitor, components, save_tiny, tampered
 
 ALICE, BOB = new_key(), new_key()
 
@@ -75,7 +75,7 @@ def test_a_strangers_run_id_opens_as_not_found_with_no_action(class_, which):
     bob = as_visitor("pages/train.py", BOB, run=run_id)
     assert f"There is no run `{run_id}`" in texts(bob)
     assert not [b for b in bob.button if b.label in ("Cancel run", "Inspect this model", "Draw for this model")]
-    assert not bob.get("bidi_component") and not bob.get("plotly_chart")
+    assert not components(bob, "cnn_live_curves") and not bob.get("plotly_chart")
     assert store.read(running).state is RunStatus.RUNNING and store.folder(finished).path.exists()  # untouched
     alice = as_visitor("pages/train.py", ALICE, run=run_id)  # her own: the view, with its actions
     assert "There is no run" not in texts(alice)
@@ -86,7 +86,7 @@ def test_a_strangers_run_id_opens_as_not_found_with_no_action(class_, which):
 def test_the_runs_page_lists_compares_and_deletes_only_ones_own_runs(class_):
     store, running, finished = class_
     bob = as_visitor("pages/runs.py", BOB, compare=f"{running},{finished}")
-    assert "No runs yet" in texts(bob) and not bob.get("bidi_component") and not bob.get("plotly_chart")
+    assert "No runs yet" in texts(bob) and not components(bob, "cnn_live_curves") and not bob.get("plotly_chart")
     assert not [b for b in bob.button if b.label == "Delete run"] and not bob.get("download_button")
     alice = as_visitor("pages/runs.py", ALICE, compare=f"{running},{finished}")
     assert set(alice.multiselect[0].value) == {running, finished}
@@ -110,7 +110,7 @@ def test_a_read_only_share_link_shows_the_run_and_offers_no_action(class_):
     assert f"share={token}" in texts(owner_view)  # offered to the owner …
     viewer = as_visitor("pages/train.py", BOB, run=running, share=token)  # … opened by someone else
     assert "There is no run" not in texts(viewer) and "share=" not in texts(viewer)
-    [chart] = viewer.get("bidi_component")
+    [chart] = components(viewer, "cnn_live_curves")
     assert f"/api/runs/{running}/events?share={token}" in chart.proto.json
     assert not [b for b in viewer.button if b.label == "Cancel run"]
     assert "There is no run" in texts(as_visitor("pages/train.py", BOB, run=finished, share=token))  # that run only

@@ -13,7 +13,7 @@ from streamlit.testing.v1 import AppTest
 from cnn_core.access import new_key, owner_tag
 from cnn_core.classroom import ClassStore
 from cnn_core.runs import RunStatus, RunStore
-from tests.conftest import APP, as_visitor
+from tests.conftest import APP, as_visitor, components
 
 TOKEN = "the-teachers-secret-token-0123456789"
 
@@ -30,7 +30,7 @@ def button(at: AppTest, key: str):
 
 def board_component(at: AppTest) -> dict:
     """The data of the page's live class board (ui/class_board.py)."""
-    [board] = [c for c in at.get("bidi_component") if c.proto.component_name == "cnn_class_board"]
+    [board] = components(at, "cnn_class_board")
     return json.loads(board.proto.json)
 
 

@@ -6,7 +6,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from cnn_core.runs import EndRecord, EpochRecord, RunStatus, RunStore
-from tests.conftest import open_page
+from tests.conftest import components, open_page
 
 
 @pytest.fixture
@@ -184,7 +184,7 @@ def test_an_active_run_is_drawn_live_by_the_browser_not_by_reruns(runs_root):
     at.query_params["run"] = run_id
     at.run()
     assert not at.exception
-    [chart] = at.get("bidi_component")
+    [chart] = components(at, "cnn_live_curves")
     data = json.loads(chart.proto.json)
     assert chart.proto.component_name == "cnn_live_curves" and data["mode"] == "single"
     assert data["runs"][0]["url"] == f"/api/runs/{run_id}/events"
@@ -193,5 +193,5 @@ def test_an_active_run_is_drawn_live_by_the_browser_not_by_reruns(runs_root):
 
     at.switch_page("pages/runs.py").run()
     assert not at.exception
-    [overlay] = at.get("bidi_component")
+    [overlay] = components(at, "cnn_live_curves")
     assert run_id in [r["id"] for r in json.loads(overlay.proto.json)["runs"]]

@@ -42,3 +42,17 @@ def test_overlay_has_one_colour_per_run():
     fig = overlay_figure({"a": HISTORY, "b": HISTORY})
     colours = {t.name: t.line.color for t in fig.data if t.showlegend is not False}
     assert set(colours) == {"a", "b"} and len(set(colours.values())) == 2
+
+
+def test_one_column_stacks_the_panels_in_reading_order_for_a_phone():
+    def panels(fig):  # subplot title → (top of its y domain, left of its x domain)
+        return {a.text: (round(a.y, 3), round(a.x, 3)) for a in fig.layout.annotations}
+
+    wide, tall = curves_figure(HISTORY), curves_figure(HISTORY, height=860, columns=1)
+    assert [t.name for t in tall.data] == [t.name for t in wide.data]
+    order = ["loss", "accuracy", "learning rate", "images / s"]
+    assert sorted(order, key=lambda title: -panels(tall)[title][0]) == order  # one under the other
+    assert len({x for _, x in panels(tall).values()}) == 1 and len({x for _, x in panels(wide).values()}) == 2
+    assert trace(tall, "lr").yaxis == "y3" and tall.layout.yaxis3.rangemode == "tozero"
+    overlay = overlay_figure({"a": HISTORY}, columns=1)
+    assert panels(overlay)["train loss (running)"][0] > panels(overlay)["validation accuracy"][0]

@@ -17,7 +17,9 @@ function text(tag, content, parent, attrs = {}) {
 export default function (component) {
   const {data, parentElement, setTriggerValue} = component;
   const root = el("div", {class: "cnn-board" + (data.big ? " big" : "")}, null, null);
-  parentElement.replaceChildren(root);
+  // Replace an earlier draw's root only: Streamlit put the component's stylesheet beside it.
+  for (const old of [...parentElement.children].filter((n) => n.classList.contains("cnn-board"))) old.remove();
+  parentElement.appendChild(root);
   let board = null, step = "all", pending = false, asked = false;
 
   function ask(why) {
@@ -50,7 +52,7 @@ export default function (component) {
         text("b", "Training and waiting: ", line);
         line.appendChild(document.createTextNode(active.map((r) => `${r.icon} ${r.name} · ${r.model}`).join(", ")));
       }
-      const width = Math.max(320, root.clientWidth || 640), height = data.big ? 520 : 340;
+      const width = Math.max(200, root.clientWidth || 640), height = data.big ? 520 : 340;
       const lines = runs.map((r, i) => ({
         points: r.epochs.map((e, k) => [e, r.val_acc[k]]).filter((p) => typeof p[1] === "number"),
         color: r.teacher ? "#111111" : data.colors[i % data.colors.length], width: r.teacher ? 4 : 1.8, dots: true,
@@ -58,7 +60,8 @@ export default function (component) {
       panel(root, "validation accuracy", lines, width, height, "epoch", pct);
       legend(root, runs.map((r, i) => [`${r.name} · ${r.model}`, lines[i].color]));
       text("div", "Leaderboard — a row opens the run", root, {class: "heading"});
-      const table = el("table", {class: "leaderboard"}, root, null);
+      const scroll = el("div", {class: "scroll"}, root, null);  // on a phone the table scrolls sideways, not the page
+      const table = el("table", {class: "leaderboard"}, scroll, null);
       const head = el("tr", {}, el("thead", {}, table, null), null);
       for (const h of ["#", "step", "who", "model", "test acc", "best val acc", "what they changed", "status"]) text("th", h, head);
       const body = el("tbody", {}, table, null);

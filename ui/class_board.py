@@ -25,6 +25,8 @@ CSS = """
 .cnn-board .tick, .cnn-board .empty { font-size: 11px; fill: currentColor; opacity: .7; }
 .cnn-board .grid { stroke: currentColor; opacity: .12; }
 .cnn-board .legend { display: flex; flex-wrap: wrap; gap: 4px 14px; font-size: 12px; opacity: .85; }
+@media (max-width: 640px) { .cnn-board .steps button { padding: 10px 14px; } }  /* a thumb's size on a phone */
+.cnn-board .scroll { overflow-x: auto; }
 .cnn-board table { border-collapse: collapse; width: 100%; font-size: 13px; }
 .cnn-board th, .cnn-board td { text-align: left; padding: 4px 8px; border-bottom: 1px solid rgba(49, 51, 63, .1); }
 .cnn-board tbody tr { cursor: pointer; } .cnn-board tbody tr:hover { background: rgba(49, 51, 63, .05); }

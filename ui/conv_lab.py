@@ -12,6 +12,7 @@ from cnn_core import conv, explore
 from cnn_core.data import DATASETS, DataError, load_splits
 from cnn_core.plots import lessons
 from cnn_core.plots.common import DIVERGING, image_grid
+from ui.viewport import plotly_chart
 
 KERNEL_LABELS = {"identity": "identity", "edge": "edge [1, −1]", "sobel_x": "Sobel x", "sobel_y": "Sobel y",
                  "laplacian": "Laplacian", "box_blur": "box blur", "sharpen": "sharpen", "gaussian": "Gaussian (σ)",
@@ -85,7 +86,7 @@ def pick_geometry() -> tuple[int, int, int]:
 
 def convolve_tab(c: Convolution) -> None:
     """Input, kernel and output side by side; the output-size formula against the real shape."""
-    st.plotly_chart(lessons.convolution_figure(c.image.numpy(), c.kernel.numpy(), c.lesson.output.numpy()))
+    plotly_chart(lessons.convolution_figure(c.image.numpy(), c.kernel.numpy(), c.lesson.output.numpy()))
     st.markdown(f"Output size, rows: `{c.lesson.rows_formula}`  \ncolumns: `{c.lesson.cols_formula}`")
     (h, w), (kh, kw), (oh, ow) = c.image.shape, c.kernel.shape, c.lesson.output.shape
     check = "✓ as the formula says" if (oh, ow) == c.lesson.predicted else "✗ not what the formula says"
@@ -110,7 +111,7 @@ def hand_vs_torch_tab(c: Convolution) -> None:
         cols[0].metric("Max |by hand − F.conv2d|", f"{run.max_abs_diff:.2e}")
         cols[1].metric(f"By hand, {tuple(run.image.shape)} input", f"{run.hand_seconds * 1e3:.1f} ms")
         cols[2].metric("F.conv2d (best of 5)", f"{run.torch_seconds * 1e3:.3f} ms")
-        st.plotly_chart(lessons.hand_vs_torch_figure(run.by_hand.numpy(), run.by_torch.numpy()))
+        plotly_chart(lessons.hand_vs_torch_figure(run.by_hand.numpy(), run.by_torch.numpy()))
 
 
 def many_channels_tab() -> None:
@@ -130,14 +131,14 @@ def many_channels_tab() -> None:
     many = explore.multi_channel_conv(photo, weight, padding=1)
     st.markdown("Each output channel k adds up **all** input channels: out[k] = Σ_c x[c] ⋆ w[k, c] + b[k].  \n"
                 + " · ".join(f"{n} **{s}**" for n, s in many.shapes().items()))
-    st.plotly_chart(image_grid(list(photo.numpy()), ["R", "G", "B"], ncols=3, cell=180))
-    st.plotly_chart(image_grid(list(weight.flatten(0, 1).numpy()),
-                               [f"w[{k},{c}]" for k in range(len(weight)) for c in "RGB"], ncols=3,
-                               colorscale=DIVERGING, zmid=0.0, cell=130))
+    plotly_chart(image_grid(list(photo.numpy()), ["R", "G", "B"], ncols=3, cell=180))
+    plotly_chart(image_grid(list(weight.flatten(0, 1).numpy()),
+                            [f"w[{k},{c}]" for k in range(len(weight)) for c in "RGB"], ncols=3,
+                            colorscale=DIVERGING, zmid=0.0, cell=130))
     k = st.slider("Output channel to take apart", 0, len(weight) - 1, 0, key="take_apart") if len(weight) > 1 else 0
     parts = [*many.contributions[k].numpy(), many.output[0, k].numpy()]
-    st.plotly_chart(image_grid(parts, [f"{c} ⋆ w[{k},{c}]" for c in "RGB"] + [f"sum + b = out[{k}]"],
-                               ncols=4, colorscale=DIVERGING, zmid=0.0, cell=180))
+    plotly_chart(image_grid(parts, [f"{c} ⋆ w[{k},{c}]" for c in "RGB"] + [f"sum + b = out[{k}]"],
+                            ncols=4, colorscale=DIVERGING, zmid=0.0, cell=180))
 
 
 def pooling_tab(c: Convolution) -> None:
@@ -150,8 +151,8 @@ def pooling_tab(c: Convolution) -> None:
     except ValueError as e:
         st.error(sentence(e))
     else:
-        st.plotly_chart(lessons.pooling_figure(pooled.feature_map.numpy(), pooled.max_pooled.numpy(),
-                                               pooled.avg_pooled.numpy()))
+        plotly_chart(lessons.pooling_figure(pooled.feature_map.numpy(), pooled.max_pooled.numpy(),
+                                            pooled.avg_pooled.numpy()))
         st.markdown(f"By hand vs `nn.MaxPool2d`: max difference **{pooled.max_diff:.1e}**; "
                     f"vs `nn.AvgPool2d`: **{pooled.avg_diff:.1e}**. Max pooling keeps the strongest response "
                     "in each window, so it survives small shifts; average pooling smooths it.")
@@ -172,6 +173,8 @@ def learn_kernel_tab() -> None:
     last = len(result.losses) - 1
     step = st.slider("Step to look at: drag it to watch the kernel converge", 0, last, last, key="learn_step")
     curves = st.columns(2)
-    curves[0].plotly_chart(lessons.loss_curve(result.losses, step))
-    curves[1].plotly_chart(lessons.kernel_convergence(result.kernels, result.target, step))
-    st.plotly_chart(lessons.learned_vs_hidden_figure(result.kernels[step], result.target, step))
+    with curves[0]:
+        plotly_chart(lessons.loss_curve(result.losses, step))
+    with curves[1]:
+        plotly_chart(lessons.kernel_convergence(result.kernels, result.target, step))
+    plotly_chart(lessons.learned_vs_hidden_figure(result.kernels[step], result.target, step))

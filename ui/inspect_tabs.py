@@ -15,6 +15,7 @@ from cnn_core.inspect import (confusion_matrix, conv_layers, evaluate_prediction
 from cnn_core.plots.inspect import (class_accuracy_figure, confusion_figure, feature_map_figure, image_strip,
                                     kernel_figure)
 from ui.model_picker import cached_checkpoint
+from ui.viewport import is_phone, plotly_chart
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
@@ -35,8 +36,8 @@ def select_cell(num_classes: int) -> None:
 
 
 def strip(images: np.ndarray, titles: list[str], key: str) -> None:
-    """Test images (N, 28, 28), each with its title."""
-    st.plotly_chart(image_strip(list(images), titles), key=key)
+    """Test images (N, 28, 28), each with its title: 8 to a row, 4 on a phone."""
+    plotly_chart(image_strip(list(images), titles, ncols=4 if is_phone() else 8), key=key)
 
 
 def kernels_tab(ckpt: Checkpoint) -> None:
@@ -45,7 +46,8 @@ def kernels_tab(ckpt: Checkpoint) -> None:
     averaged = layers and st.toggle("Average each kernel over its input channels", key="kernels_mean")
     reduce = "mean" if averaged else "none"
     for col, layer in zip(st.columns(max(len(layers), 1)), layers):
-        col.plotly_chart(kernel_figure(kernels(model, layer, reduce), layer), key=f"k-{layer}")
+        with col:
+            plotly_chart(kernel_figure(kernels(model, layer, reduce), layer), key=f"k-{layer}")
     templates = None if layers else input_templates(model)
     if templates:
         name, weights = templates
@@ -53,7 +55,7 @@ def kernels_tab(ckpt: Checkpoint) -> None:
                     f"layer `{name}` weighs every pixel: drawn as an image, those weights show the pattern the unit "
                     "responds to (red adds, blue subtracts). A conv kernel is a small pattern reused at every "
                     "position; these cover the whole image at once.")
-        st.plotly_chart(kernel_figure(weights, f"{name}, first {len(weights)} units", pixel=3), key="templates")
+        plotly_chart(kernel_figure(weights, f"{name}, first {len(weights)} units", pixel=3), key="templates")
     elif not layers:
         st.info(f"`{ckpt.meta['model']}` has no conv layer, so it has no kernels to show.")
 
@@ -79,21 +81,13 @@ def feature_maps_tab(ckpt: Checkpoint, test: Split) -> None:
         st.info(f"`{ckpt.meta['model']}` has no conv layer, so it makes no feature maps: it sees the image as one "
                 "flat row of pixels. Train a LeNet and compare.")
     for tab, (layer, m) in zip(st.tabs(list(maps)) if maps else [], maps.items()):
-        tab.plotly_chart(feature_map_figure(m, layer), key=f"fm-{layer}")
+        with tab:
+            plotly_chart(feature_map_figure(m, layer), key=f"fm-{layer}")
 
 
-def confusion_tab(ckpt: Checkpoint, test: Split) -> None:
-    """The confusion matrix (click a cell), per-class accuracy, that cell's mistakes and the most confident ones."""
+def cell_mistakes(ckpt: Checkpoint, test: Split, cm: np.ndarray, preds: np.ndarray, probs: np.ndarray) -> None:
+    """The true and predicted class (set by a click on the matrix) and the test images of that cell."""
     classes, k, labels = ckpt.info.classes, len(ckpt.info.classes), test.labels.numpy()
-    with st.spinner(f"Classifying the {len(test):,} test images …"):
-        _, preds, probs = test_predictions(str(ckpt.path), ckpt.path.stat().st_mtime_ns, str(data_dir()))
-    cm = confusion_matrix(labels, preds, k)
-    st.markdown(f"**Test accuracy {np.trace(cm) / cm.sum():.2%}**: {cm.sum() - np.trace(cm):,} of {cm.sum():,} "
-                "images are misclassified. Click a cell, or choose the classes below, to see its mistakes.")
-    left, right = st.columns([3, 2])
-    left.plotly_chart(confusion_figure(cm, classes), key="confusion", on_select=partial(select_cell, k),
-                      selection_mode="points")
-    right.plotly_chart(class_accuracy_figure(per_class_accuracy(cm), classes), key="per_class")
     worst = np.unravel_index(np.argmax(cm - np.diag(np.diag(cm))), cm.shape)  # the most frequent confusion
     st.session_state.setdefault("cm_true", int(worst[0]))
     st.session_state.setdefault("cm_pred", int(worst[1]))
@@ -109,6 +103,29 @@ def confusion_tab(ckpt: Checkpoint, test: Split) -> None:
         st.caption(f"{cm[t, p]} images of {classes[t]} predicted as {classes[p]}, most confident first "
                    f"(probability of {classes[p]} · of {classes[t]}):")
         strip(test.images[idx].numpy(), [f"#{i} · {c:.0%} · {probs[i, t]:.0%}" for i, c in zip(idx, conf)], "cell")
+
+
+def confusion_tab(ckpt: Checkpoint, test: Split) -> None:
+    """The confusion matrix (click a cell), per-class accuracy, that cell's mistakes and the most confident ones.
+    On a phone the cell's mistakes come right under the matrix, per-class accuracy after them."""
+    classes, k, labels = ckpt.info.classes, len(ckpt.info.classes), test.labels.numpy()
+    with st.spinner(f"Classifying the {len(test):,} test images …"):
+        _, preds, probs = test_predictions(str(ckpt.path), ckpt.path.stat().st_mtime_ns, str(data_dir()))
+    cm = confusion_matrix(labels, preds, k)
+    st.markdown(f"**Test accuracy {np.trace(cm) / cm.sum():.2%}**: {cm.sum() - np.trace(cm):,} of {cm.sum():,} "
+                "images are misclassified. Click a cell, or choose the classes below, to see its mistakes.")
+    phone = is_phone()
+    if phone:
+        matrix, chosen, per_class = st.container(), st.container(), st.container()
+    else:
+        (matrix, per_class), chosen = st.columns([3, 2]), st.container()
+    with matrix:
+        plotly_chart(confusion_figure(cm, classes, height=400 if phone else 520), key="confusion",
+                     on_select=partial(select_cell, k), selection_mode="points")
+    with per_class:
+        plotly_chart(class_accuracy_figure(per_class_accuracy(cm), classes), key="per_class")
+    with chosen:
+        cell_mistakes(ckpt, test, cm, preds, probs)
     st.subheader("The most confident mistakes")
     idx, conf = mistakes(labels, preds, probs, limit=16)
     if len(idx) == 0:

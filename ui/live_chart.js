@@ -1,7 +1,8 @@
 // CNN studio's live training curves: each run's records arrive as server-sent events (GET
 // /api/runs/<id>/events, ui/stream.py) and are drawn here, in the browser, as SVG. No script reruns while a
 // run trains; when every run shown has ended, one trigger ("ended") asks Streamlit to redraw the page once.
-// data: {mode: "single" | "overlay", runs: [{id, url, label, color}], epochs, active: [status…], icons: {status: icon},
+// data: {mode: "single" | "overlay", runs: [{id, url, label, color}], epochs, phone: lower panels for a phone's
+//        screen, active: [status…], icons: {status: icon},
 //        waiting: the queued status, training: the running one} (from cnn_core.runs.RunStatus: none is written here)
 
 let ACTIVE = new Set(), ICONS = {}, WAITING = null, TRAINING = null;
@@ -35,16 +36,18 @@ export default function (component) {
   ACTIVE = new Set(data.active); ICONS = data.icons; WAITING = data.waiting; TRAINING = data.training;
   const runs = data.runs.map((r) => ({...r, records: [], status: null, ended: false}));
   const root = el("div", {class: "cnn-live", "data-mode": data.mode}, null, null);
-  parentElement.replaceChildren(root);
+  // Replace an earlier draw's root only: Streamlit put the component's stylesheet beside it.
+  for (const old of [...parentElement.children].filter((n) => n.classList.contains("cnn-live"))) old.remove();
+  parentElement.appendChild(root);
   let pending = false, announced = false;
 
   function draw() {
     pending = false;
-    const width = Math.max(320, root.clientWidth || 640);
+    const width = Math.max(200, root.clientWidth || 640);  // a phone's column: no wider than the screen
     root.replaceChildren();
     root.dataset.records = runs.reduce((n, r) => n + r.records.length, 0);
     root.dataset.status = runs.map((r) => (r.status && r.status.status) || "connecting").join(",");
-    const narrow = width < 620, w = narrow ? width : Math.floor((width - 12) / 2), h = 230;
+    const narrow = width < 620, w = narrow ? width : Math.floor((width - 12) / 2), h = data.phone ? 180 : 230;
     if (data.mode === "single") {
       const run = runs[0], line = statusLine(run, data.epochs);
       el("div", {class: "status"}, root, null).textContent = line.text;

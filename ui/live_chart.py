@@ -10,6 +10,7 @@ import streamlit as st
 
 from cnn_core.plots.training import COLORS
 from cnn_core.runs import RunStatus
+from ui.viewport import is_phone
 
 CSS = """
 .cnn-live { font-family: var(--st-font, sans-serif); color: var(--st-text-color, #31333f); font-size: 14px; }
@@ -38,11 +39,12 @@ def events_url(run_id: str, share: str | None = None) -> str:
 def live_curves(run_ids: Sequence[str], *, key: str, epochs: int = 0, labels: Sequence[str] | None = None,
                 on_ended: Callable[[], None] | None = None, share: str | None = None) -> None:
     """Mount the live chart: one run (status, progress and loss/accuracy curves) or several overlaid
-    (running train loss, validation accuracy). When every run has ended the page reruns once."""
+    (running train loss, validation accuracy); lower panels on a phone, so that both fit on its screen. When
+    every run has ended the page reruns once."""
     runs = [{"id": run_id, "url": events_url(run_id, share), "label": label, "color": COLORS[i % len(COLORS)]}
             for i, (run_id, label) in enumerate(zip(run_ids, labels or run_ids))]
     statuses = {"active": [str(s) for s in RunStatus if s.is_active], "icons": {str(s): s.icon for s in RunStatus},
                 "waiting": str(RunStatus.QUEUED), "training": str(RunStatus.RUNNING)}
     _component(key=key, data={"mode": "single" if len(runs) == 1 else "overlay", "runs": runs, "epochs": epochs,
-                              **statuses},
+                              "phone": is_phone(), **statuses},
                on_ended_change=on_ended or (lambda: None))

@@ -11,6 +11,7 @@ from cnn_core.runs import JobManager, RunInfo, RunStatus, runs_dir
 from ui.jobs import access, classroom, readable_run, visitor
 from ui.live_chart import live_curves
 from ui.model_picker import open_run_in
+from ui.viewport import is_phone, plotly_chart
 
 
 def _fmt_pct(x: float | None) -> str:
@@ -45,20 +46,23 @@ def _render(jobs: JobManager, run: RunInfo, owner: bool) -> None:
     if owner and state.resumable:
         _resume_button(jobs, run)
     history = run.history
-    cols = st.columns(4)
+    phone = is_phone()  # four tiles in two rows of two, not one under the other
+    cols = [st.container(horizontal=True)] * 4 if phone else st.columns(4)
     test_acc, reported = history.test_acc, _reported(run)
     versus = f"{(test_acc - reported) * 100:+.2f} pts" if reported and test_acc is not None else None
-    cols[0].metric("best val accuracy", _fmt_pct(history.best_val_acc))
+    tile = {"width": 160} if phone else {}
+    cols[0].metric("best val accuracy", _fmt_pct(history.best_val_acc), **tile)
     cols[1].metric("test accuracy", _fmt_pct(test_acc), delta=versus,
-                   help=f"The delta compares with the tutorial's {reported:.2%}." if reported else None)
+                   help=f"The delta compares with the tutorial's {reported:.2%}." if reported else None, **tile)
     speed = history.images_per_s
-    cols[2].metric("images / s", f"{speed:.0f}" if speed else "—")
-    cols[3].metric("seconds", f"{run.status.get('elapsed', 0):.1f}")
+    cols[2].metric("images / s", f"{speed:.0f}" if speed else "—", **tile)
+    cols[3].metric("seconds", f"{run.status.get('elapsed', 0):.1f}", **tile)
     if reported:
         st.caption(f"The tutorial behind this recipe reported **{reported:.2%}** test accuracy"
                    + (f"; this run reached **{test_acc:.2%}**." if test_acc is not None else "."))
     if run.history:
-        st.plotly_chart(curves_figure(run.history), key=f"curves_{run.id}")
+        figure = curves_figure(run.history, height=860, columns=1) if phone else curves_figure(run.history)
+        plotly_chart(figure, key=f"curves_{run.id}")
     elif state.is_active:
         st.info("Loading data and starting: the first points appear after the first few steps.")
 

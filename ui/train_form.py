@@ -1,4 +1,5 @@
-"""The training form: preset, model (or a custom layer stack), hyperparameters → a TrainConfig."""
+"""The training form: preset, model (or a custom layer stack), hyperparameters → a TrainConfig; and where the Train
+page puts it."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import inspect
 from typing import Any
 
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
 
 from cnn_core.config import DEVICES, OPTIMIZERS, SCHEDULES, ConfigError, TrainConfig
 from cnn_core.data import DATASETS
@@ -15,6 +17,8 @@ from cnn_core.models.custom import ACTIVATIONS, DEFAULT_LAYERS, LAYER_TYPES, des
 from cnn_core.presets import DEFAULT_PRESET, PRESETS
 
 BATCH_SIZES = (16, 32, 64, 100, 128, 256, 512, 1024)
+TRAIN_BUTTON = "train_start"  # the Train button's key
+SETTINGS = "train_settings"  # the key of the expander a phone folds the form into
 LAYER_DEFAULTS: dict[str, dict[str, Any]] = {
     "conv": {"channels": 8, "kernel": 3, "stride": 1, "padding": 1},
     "pool": {"mode": "max", "size": 2},
@@ -171,3 +175,19 @@ def train_form() -> TrainConfig | None:
     except ConfigError as e:
         st.error(str(e))
         return None
+
+
+def train_layout(phone: bool, run_shown: bool) -> tuple[DeltaGenerator, DeltaGenerator]:
+    """(form, run): a desktop's two columns, the form on the left; a phone's one column, the run first and, once
+    there is one, the form folded away under it. Pressing Train folds it (a click is known before its button is
+    drawn), and folds it again when the student opened it for another run."""
+    if not phone:
+        form, run = st.columns([1, 1.5], gap="large")
+        return form, run
+    run = st.container()
+    started = bool(st.session_state.get(TRAIN_BUTTON))
+    if started:
+        st.session_state[SETTINGS] = False
+    if started or run_shown:
+        return st.expander("Train settings", icon="⚙️", key=SETTINGS, on_change="rerun"), run
+    return st.container(), run

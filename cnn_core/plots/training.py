@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -27,41 +28,48 @@ def _line_mode(x: Sequence[int]) -> str:
     return "lines" if len(x) > 1 else "markers"
 
 
-def curves_figure(history: Rows, height: int = 520) -> go.Figure:
-    """2x2: loss and accuracy (running train every N steps, train/val per epoch), learning rate, images/s."""
-    fig = make_subplots(rows=2, cols=2, subplot_titles=("loss", "accuracy", "learning rate", "images / s"),
-                        vertical_spacing=0.14, horizontal_spacing=0.08)
-    for col, metric in ((1, "loss"), (2, "acc")):
+def curves_figure(history: Rows, height: int = 520, columns: int = 2) -> go.Figure:
+    """Loss and accuracy (running train every N steps, train/val per epoch), learning rate, images/s: 2x2, or
+    with `columns=1` one panel under the other (a phone's screen)."""
+    rows = math.ceil(4 / columns)
+    at = [(i // columns + 1, i % columns + 1) for i in range(4)]  # (row, col) of each panel, in reading order
+    fig = make_subplots(rows=rows, cols=columns, subplot_titles=("loss", "accuracy", "learning rate", "images / s"),
+                        vertical_spacing=0.28 / rows, horizontal_spacing=0.08)
+    for (row, col), metric in zip(at, ("loss", "acc")):
         x, y = _series(history, "step", f"train_{metric}")
         fig.add_trace(go.Scatter(x=x, y=y, name=f"train {metric} (running)", mode=_line_mode(x),
-                                 line=dict(color=COLORS[0], width=1.5), legendgroup="train"), row=1, col=col)
+                                 line=dict(color=COLORS[0], width=1.5), legendgroup="train"), row=row, col=col)
         for split, color in (("train", COLORS[0]), ("val", COLORS[1])):
             x, y = _series(history, "epoch", f"{split}_{metric}")
             fig.add_trace(go.Scatter(x=x, y=y, name=f"{split} {metric} (epoch)", mode="lines+markers",
                                      line=dict(color=color, dash="dot" if split == "train" else "solid"),
-                                     marker=dict(size=8), legendgroup=split), row=1, col=col)
+                                     marker=dict(size=8), legendgroup=split), row=row, col=col)
     x, y = _series(history, ("step", "epoch"), "lr")  # epoch ends too: a short run may report few steps
-    fig.add_trace(go.Scatter(x=x, y=y, name="lr", mode=_line_mode(x), line=dict(color=COLORS[2])), row=2, col=1)
-    fig.update_yaxes(rangemode="tozero", exponentformat="power", row=2, col=1)  # a constant rate is not centred on 0
+    fig.add_trace(go.Scatter(x=x, y=y, name="lr", mode=_line_mode(x), line=dict(color=COLORS[2])), *at[2])
+    fig.update_yaxes(rangemode="tozero", exponentformat="power", row=at[2][0], col=at[2][1])  # a constant rate too
     x, y = _series(history, "epoch", "images_per_s")
-    fig.add_trace(go.Bar(x=x, y=y, name="images/s per epoch", marker_color=COLORS[3]), row=2, col=2)
-    fig.update_xaxes(title_text="step", row=2)
-    fig.update_layout(height=height, margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h", y=-0.12),
+    fig.add_trace(go.Bar(x=x, y=y, name="images/s per epoch", marker_color=COLORS[3]), *at[3])
+    for row, col in at[2:]:
+        fig.update_xaxes(title_text="step", row=row, col=col)
+    fig.update_layout(height=height, margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h", y=-0.24 / rows),
                       uirevision="keep")  # keep zoom while the live view redraws
     return fig
 
 
-def overlay_figure(histories: Mapping[str, Rows], height: int = 420) -> go.Figure:
-    """Several runs on one chart: running train loss (left) and validation accuracy per epoch (right)."""
-    fig = make_subplots(rows=1, cols=2, subplot_titles=("train loss (running)", "validation accuracy"))
+def overlay_figure(histories: Mapping[str, Rows], height: int = 420, columns: int = 2) -> go.Figure:
+    """Several runs on one chart: running train loss and validation accuracy per epoch, side by side or, with
+    `columns=1`, one under the other (a phone's screen)."""
+    rows = math.ceil(2 / columns)
+    loss_at, acc_at = [(i // columns + 1, i % columns + 1) for i in range(2)]  # (row, col) of each panel
+    fig = make_subplots(rows=rows, cols=columns, subplot_titles=("train loss (running)", "validation accuracy"))
     for i, (label, history) in enumerate(histories.items()):
         color = COLORS[i % len(COLORS)]
         x, y = _series(history, "step", "train_loss")
         fig.add_trace(go.Scatter(x=x, y=y, name=label, mode=_line_mode(x), line=dict(color=color), legendgroup=label),
-                      row=1, col=1)
+                      *loss_at)
         x, y = _series(history, "epoch", "val_acc")
         fig.add_trace(go.Scatter(x=x, y=y, name=label, mode="lines+markers", line=dict(color=color),
-                                 legendgroup=label, showlegend=False), row=1, col=2)
+                                 legendgroup=label, showlegend=False), *acc_at)
     fig.update_xaxes(title_text="step")
-    fig.update_layout(height=height, margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h", y=-0.2))
+    fig.update_layout(height=height, margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h", y=-0.2 / rows))
     return fig

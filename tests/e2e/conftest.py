@@ -225,9 +225,12 @@ def console_errors() -> list[str]:
     return []
 
 
-@pytest.fixture
-def page(browser, console_errors, request):
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+PHONE = dict(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)  # a phone held upright
+
+
+def _tab(browser, console_errors, request, **options):
+    """A tab in a fresh browser context that records console errors; a screenshot when its test fails."""
+    context = browser.new_context(**options)
     context.set_default_timeout(TIMEOUT_MS)
     tab = context.new_page()
     tab.on("console", lambda m: console_errors.append(f"console.{m.type}: {m.text} ({(m.location or {}).get('url')})")
@@ -244,3 +247,14 @@ def page(browser, console_errors, request):
         except Exception as e:  # a dead tab must not hide the test's own failure
             print(f"\nno screenshot: {e}")
     context.close()
+
+
+@pytest.fixture
+def page(browser, console_errors, request):
+    yield from _tab(browser, console_errors, request, viewport={"width": 1400, "height": 1000})
+
+
+@pytest.fixture
+def phone(browser, console_errors, request):
+    """A tab on a phone: 390x844 CSS pixels, a touch screen and no mouse."""
+    yield from _tab(browser, console_errors, request, **PHONE)

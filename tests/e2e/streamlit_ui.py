@@ -56,8 +56,9 @@ def widget(page, testid: str, label: str):
     return page.get_by_test_id(testid).filter(has=page.get_by_test_id("stWidgetLabel").get_by_text(label, exact=True))
 
 
-def choose(page, label: str, option: str, attempts: int = 3) -> None:
-    """Pick `option` in the selectbox labelled `label`, as a user does: open it, click the option.
+def choose(page, label: str, option: str, attempts: int = 3, tap: bool = False) -> None:
+    """Pick `option` in the selectbox labelled `label`, as a user does: open it, click the option (with `tap`,
+    a finger on a touch screen).
 
     The list is a popover that closes when the page scrolls (a rerun that grows the page can): the box is
     centred first, and opened again when its list has gone before the click."""
@@ -65,9 +66,9 @@ def choose(page, label: str, option: str, attempts: int = 3) -> None:
     item = page.get_by_role("option", name=option, exact=True)
     for attempt in range(attempts):
         box.evaluate("el => el.scrollIntoView({block: 'center'})")
-        box.click()
+        (box.tap if tap else box.click)()
         try:
-            item.click(timeout=10_000)
+            (item.tap if tap else item.click)(timeout=10_000)
             break
         except PlaywrightTimeoutError:
             if attempt == attempts - 1:
@@ -120,6 +121,32 @@ def stroke(page, points, attempts: int = 3) -> None:
         if page.locator(INK_LAYER).evaluate(INK_JS):
             return
     raise AssertionError(f"{attempts} strokes left no ink on the canvas")
+
+
+def touch_stroke(page, points, attempts: int = 3) -> None:
+    """`stroke` with a finger: touch events (CDP Input.dispatchTouchEvent, as a phone's screen sends them, no
+    mouse), the points given on a 280-px canvas and scaled to the canvas's size on screen."""
+    cdp = page.context.new_cdp_session(page)
+
+    def touch(kind: str, at=None) -> None:
+        points = [] if at is None else [{"x": at[0], "y": at[1]}]
+        cdp.send("Input.dispatchTouchEvent", {"type": kind, "touchPoints": points})
+
+    try:
+        for _ in range(attempts):
+            wait_canvas_styled(page)
+            box = page.locator(CANVAS).bounding_box()
+            scale = box["width"] / 280
+            at = [(box["x"] + x * scale, box["y"] + y * scale) for x, y in points]
+            touch("touchStart", at[0])
+            for point in at[1:]:
+                touch("touchMove", point)
+            touch("touchEnd")
+            if page.locator(INK_LAYER).evaluate(INK_JS):
+                return
+    finally:
+        cdp.detach()
+    raise AssertionError(f"{attempts} touch strokes left no ink on the canvas")
 
 
 def clear_canvas(page) -> None:

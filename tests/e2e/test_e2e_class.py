@@ -58,9 +58,14 @@ def join(context, url: str, name: str):
 
 
 def train(page, url: str) -> None:
-    """Press Train on the Train page with the tiny-run settings (a phone: the form is one column)."""
+    """Press Train on the Train page with the tiny-run settings (a phone: the form is one column, folded into
+    "Train settings" under the run once there is one: opened first)."""
     if "/train" not in page.url:
         open_page(page, f"{url}/train")
+        settle(page)
+    folded = page.locator(".st-key-train_settings details").first
+    if folded.count() and folded.get_attribute("open") is None:
+        folded.locator("summary").first.click()
         settle(page)
     page.get_by_role("button", name="Train", exact=True).click()
     expect(page.get_by_text(re.compile(r"by Ann|by Bob|by teacher"))).to_be_visible(timeout=TIMEOUT_MS)

@@ -2,7 +2,6 @@
 link that is a fresh server's first visit shows the full app (app.py's navigation and sidebar), not the page alone."""
 
 import re
-import time
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
@@ -10,8 +9,9 @@ import pytest
 from playwright.sync_api import expect
 from streamlit_ui import REPO, TIMEOUT_MS, open_page
 
-from cnn_core.config import TrainConfig
-from cnn_core.runs import EndRecord, EpochRecord, RunStatus, RunStore, StepRecord
+from tests.conftest import finished_runs
+
+from cnn_core.runs import RunStatus, RunStore
 
 # url path → (page file, a word of its title); the paths are st.navigation's, taken from the file names.
 PAGES = {
@@ -59,24 +59,6 @@ SECTIONS = ["Learn", "Build", "Explore", "Teach"]
 # A fresh server's first visitor arrives at one of these; {run}: a finished run, {a},{b}: two runs that are
 # not the Runs page's default pair (its two newest), so that the compare view shows the query string's runs.
 DEEP_LINKS = ["draw", "inspect", "data", "conv_lab", "runs", "class", "train?run={run}", "runs?compare={a},{b}"]
-
-
-def finished_runs(runs_dir: Path, n: int = 3) -> None:
-    """n finished 2-epoch MLP runs, written as the worker writes them (no checkpoints: nothing to load)."""
-    store = RunStore(runs_dir)
-    for i in range(n):
-        config = TrainConfig(model="mlp", epochs=2, metrics_every=2, seed=i)
-        run_id = store.create(config)
-        step, acc = 0, 0.5 + 0.1 * i
-        for epoch in (1, 2):
-            for _ in range(3):
-                step += 2
-                store.append(run_id, StepRecord(epoch, step, step / 10, 1.0 / step, acc, config.lr))
-            store.append(run_id, EpochRecord(epoch, step, step / 10, 1.0 / step, acc, 1.1 / step, acc + 0.01 * epoch,
-                                             config.lr, 0.3, 1000.0))
-        store.append(run_id, EndRecord(2, step, 1.2, RunStatus.FINISHED, 0.2, acc, 1.2))
-        store.set_status(run_id, RunStatus.FINISHED, epoch=2, step=step, total_steps=step, elapsed=1.2,
-                         best_val_acc=acc + 0.02, test_acc=acc, finished=time.time())
 
 
 @pytest.mark.parametrize("link", DEEP_LINKS, ids=lambda link: link.split("{")[0].rstrip("=?,").replace("?", "-"))
