@@ -33,7 +33,7 @@ def class_(studio, monkeypatch):
     monkeypatch.setenv("CNN_EXECUTOR", "inline")
     release = threading.Event()
 
-    def held_train_job(job, send, stop, callbacks=None):  # "training" until stopped or the test ends
+    def held_train_job(job, send, stop, callbacks=None, controls=None):  # "training" until stopped or the test ends
         send(Began(10, "cpu", os.getpid(), 0, 1, 0.0))
         while not (release.is_set() or stop.is_set()):
             time.sleep(0.02)
