@@ -5,11 +5,13 @@ from __future__ import annotations
 import streamlit as st
 
 from cnn_core.classroom import ClassStore
-from cnn_core.plots.training import curves_figure
+from cnn_core.layer_stats import vanishing_hint
+from cnn_core.plots.training import curves_figure, layer_steps, layers_figure, weight_hist_figure
 from cnn_core.presets import PRESETS
 from cnn_core.runs import JobManager, RunInfo, RunStatus, runs_dir
 from ui.jobs import access, classroom, readable_run, visitor
 from ui.live_chart import live_curves
+from ui.live_controls import live_controls
 from ui.model_picker import open_run_in
 
 
@@ -59,8 +61,23 @@ def _render(jobs: JobManager, run: RunInfo, owner: bool) -> None:
                    + (f"; this run reached **{test_acc:.2%}**." if test_acc is not None else "."))
     if run.history:
         st.plotly_chart(curves_figure(run.history), key=f"curves_{run.id}")
+        _layers(run)
     elif state.is_active:
         st.info("Loading data and starting: the first points appear after the first few steps.")
+
+
+def _layers(run: RunInfo) -> None:
+    """Its layers' gradient and weight norms, the hint if its gradients had vanished, a chosen layer's weights."""
+    steps = layer_steps(run.history)
+    if not steps:
+        return
+    st.markdown("**Gradients and weights per layer**")
+    if hint := vanishing_hint(steps[-1].vanishing or []):
+        st.warning(hint, icon="⚠️")
+    st.plotly_chart(layers_figure(run.history), key=f"layers_{run.id}")
+    layer = st.selectbox("Weights of layer", list(steps[-1].weight_hist or {}), key=f"hist_layer_{run.id}")
+    if layer:
+        st.plotly_chart(weight_hist_figure(run.history, layer), key=f"hist_{run.id}")
 
 
 def _resume_button(jobs: JobManager, run: RunInfo) -> None:
@@ -106,7 +123,8 @@ def place_in_line(jobs: JobManager, run_id: str) -> None:
 def live_run(jobs: JobManager, run_id: str) -> None:
     """Show a run this visitor may see (else "no run", as for a deleted one). While it is active the browser
     draws its curves from the run's event stream (no reruns); when it ends the page reruns once and shows the
-    results. Only its owner (anyone, locally) gets Cancel and the next steps; a share link only looks."""
+    results. Only its owner (anyone, locally) gets Cancel, the live controls and the next steps (the teacher too,
+    in a class); a share link only looks."""
     run = readable_run(jobs, run_id)
     if run is None:
         st.warning(f"There is no run `{run_id}` (deleted?). Start a new one.")
@@ -130,6 +148,8 @@ def live_run(jobs: JobManager, run_id: str) -> None:
         if owner and st.button("Cancel run", key=f"cancel_{run_id}", icon="⏹️"):
             jobs.cancel(run_id)
         place_in_line(jobs, run_id)
+        if owner:
+            live_controls(jobs, run_id, c, rule.can_pause(me, run.status), rule.mode)
         live_curves([run_id], key=f"live_{run_id}", epochs=c.epochs, share=me.share if not owner else None)
         return
     _render(jobs, run, owner)
