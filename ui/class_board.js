@@ -17,7 +17,8 @@ function text(tag, content, parent, attrs = {}) {
 export default function (component) {
   const {data, parentElement, setTriggerValue} = component;
   const root = el("div", {class: "cnn-board" + (data.big ? " big" : "")}, null, null);
-  parentElement.replaceChildren(root);
+  parentElement.querySelectorAll(":scope > .cnn-board").forEach((old) => old.remove());  // not the component's <style>
+  parentElement.appendChild(root);
   let board = null, step = "all", pending = false, asked = false;
 
   function ask(why) {
