@@ -80,3 +80,21 @@ def test_the_statistics_can_be_switched_off(tiny_bundle, monkeypatch):
     monkeypatch.setattr("cnn_core.train.LAYER_STATS", False)
     state = fit(config(model="mlp"), data=tiny_bundle)
     assert all(r.grad_norms is None for r in state.history.steps)
+
+
+def test_a_run_whose_relus_all_died_is_told_so_for_every_layer():
+    import numpy as np
+
+    from cnn_core.data import Split, make_bundle
+    from tests.conftest import synthetic_digits
+
+    images, labels = synthetic_digits(2000, 0)
+    test_images, test_labels = synthetic_digits(200, 1)
+    data = make_bundle("mnist", val_size=200, splits={
+        "train": Split(torch.from_numpy(images), torch.from_numpy(labels.astype(np.int64))),
+        "test": Split(torch.from_numpy(test_images), torch.from_numpy(test_labels.astype(np.int64)))})
+    state = fit(config(model="lenet_modern", lr=2.0, batch_size=64, metrics_every=5), data=data)  # every ReLU dies
+    last = state.history.steps[-1]
+    dead = [name for name, norm in last.grad_norms.items() if norm == 0]
+    assert state.status.succeeded and {"conv1", "conv2", "fc1"} <= set(dead)
+    assert set(dead) <= set(last.vanishing)
