@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     bundle = make_bundle("mnist", val_size=0, device=device, splits=load_splits("mnist"))
     data = first(bundle, steps * config.batch_size)
     train.LayerStats = Timed
-    load_before = os.getloadavg()
+    load_before, started = os.getloadavg(), time.strftime("%Y-%m-%d %H:%M")
     speed(config, data, True)  # warm-up: first-call costs out of the pairs
     rows, inside, trained = [], 0.0, 0.0
     try:
@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
         train.LAYER_STATS, train.LayerStats = True, LayerStats
     load_after = os.getloadavg()
     slowdowns = [off / on - 1 for off, on in rows]
-    print(f"bench/layer_stats.py  {time.strftime('%Y-%m-%d %H:%M')}  device {device}  torch threads "
+    print(f"bench/layer_stats.py  {started}  device {device}  torch threads "
           f"{train.torch.get_num_threads()}{'  QUICK: not a measurement' if args.quick else ''}")
     print(f"lenet5_bn, batch 64, Adam, {len(data.train):,} images ({steps} steps) per run, a report every "
           f"{args.metrics_every} steps; {pairs} pairs, alternating order")
