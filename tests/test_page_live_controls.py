@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import os
 import threading
-import time
 
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -16,7 +15,7 @@ from streamlit.testing.v1 import AppTest
 from cnn_core.access import new_key
 from cnn_core.config import TrainConfig
 from cnn_core.layer_stats import HINT
-from cnn_core.runs import (ControlRecord, EndRecord, EpochRecord, HandStepRecord, RunStatus, RunStore, StepRecord)
+from cnn_core.runs import ControlRecord, EndRecord, EpochRecord, HandStepRecord, RunStatus, RunStore, StepRecord
 from tests.conftest import as_visitor, open_page
 from tests.test_page_class import TOKEN, button, start_class, texts
 from tests.test_page_train import start_run, wait_for
