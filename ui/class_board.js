@@ -56,7 +56,7 @@ export default function (component) {
         points: r.epochs.map((e, k) => [e, r.val_acc[k]]).filter((p) => typeof p[1] === "number"),
         color: r.teacher ? "#111111" : data.colors[i % data.colors.length], width: r.teacher ? 4 : 1.8, dots: true,
         label: `${r.name} · ${r.model}`}));
-      panel(root, "validation accuracy", lines, width, height, "epoch", pct);
+      panel(root, "validation accuracy", lines, width, height, "epoch", pct, {left: data.big ? 84 : 44});
       legend(root, runs.map((r, i) => [`${r.name} · ${r.model}`, lines[i].color]));
       text("div", "Leaderboard — a row opens the run", root, {class: "heading"});
       const table = el("table", {class: "leaderboard"}, root, null);

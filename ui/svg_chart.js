@@ -25,9 +25,10 @@ function fmt(v) {
 }
 
 // One panel: a title, axes with a few ticks, and each series as a polyline (or dots: epoch records).
-// opts.log: a log10 y axis (values ≤ 0 left out); opts.marks: [{x, label}] vertical lines at those x.
+// opts.log: a log10 y axis (values ≤ 0 left out); opts.marks: [{x, label}] vertical lines at those x;
+// opts.left: the left margin, for the y tick labels (44 px; more for big type).
 function panel(root, title, lines, width, height, xLabel = "step", yFormat = fmt, opts = {}) {
-  const m = {l: 44, r: 10, t: 22, b: 28};
+  const m = {l: opts.left || 44, r: 10, t: 22, b: 28};
   const svg = el("svg", {width, height, viewBox: `0 0 ${width} ${height}`, class: "panel"}, root);
   el("text", {x: m.l, y: 14, class: "title"}, svg).textContent = title;
   if (opts.log) {
