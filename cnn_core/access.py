@@ -1,4 +1,4 @@
-"""Who may see a run and who may act on it (cancel, delete): one rule, asked by every page, the sidebar, the
+"""Who may see a run and who may act on it (cancel, delete, steer): one rule, asked by every page, the sidebar, the
 live stream and the Gradio twin.
 
 Modes: `local` (one person on their own machine: everything allowed, nothing asked), `hosted` (each visitor
@@ -73,8 +73,14 @@ class Access:
                 or (visitor.share is not None and self.shared(run_id, visitor.share)))
 
     def can_act(self, visitor: Visitor, status: Mapping[str, Any]) -> bool:
-        """Cancel or delete the run, download or load its checkpoint: never through a share link."""
+        """Cancel or delete the run, download or load its checkpoint, set its lr and momentum while it trains:
+        never through a share link."""
         return self.lists(visitor, status)
+
+    def can_pause(self, visitor: Visitor, status: Mapping[str, Any]) -> bool:
+        """Pause the run, step it by hand, resume it: a paused run keeps its training slot while others may wait
+        for one, so locally its owner (everyone), in a class the teacher only, on a hosted server nobody."""
+        return self.can_act(visitor, status) and (self.mode == "local" or (self.mode == "class" and visitor.teacher))
 
     def share_token(self, run_id: str) -> str:
         return hmac.new(self.secret, run_id.encode(), hashlib.sha256).hexdigest()[:32]

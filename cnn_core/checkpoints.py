@@ -52,8 +52,10 @@ class Checkpoint:
 
 def checkpoint_bytes(model: Net, config: TrainConfig, history: Iterable[Record | dict[str, Any]], info: DatasetInfo,
                      extra: dict[str, Any] | None = None) -> bytes:
-    """A checkpoint file's bytes: the weights, and the config, dataset and history as JSON metadata."""
-    history = History.parse(history)
+    """A checkpoint file's bytes: the weights, and the config, dataset and history as JSON metadata (the history's
+    curves and changes by hand; the per-layer statistics stay in the run's metrics.jsonl, or every epoch's
+    checkpoint of a long run would carry megabytes of them)."""
+    history = History.parse(history).without_layer_stats()
     meta = {
         "model": config.model,
         "model_args": config.model_args,

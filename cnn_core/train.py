@@ -1,14 +1,20 @@
 """The training loop. It trains and fires events (cnn_core.events); callbacks record, report, checkpoint and stop.
 
-The loop never prints and syncs with the device only every `metrics_every` steps. A run can start again from
-the end of any whole epoch (`ResumePoint`, saved by the run's reporter): weights, optimizer state, schedule
-position and every random generator come back, so on the CPU it ends exactly where an unbroken run would.
+The loop never prints and syncs with the device only every `metrics_every` steps, where it also records each
+layer's gradient and weight statistics (cnn_core.layer_stats). Between two steps it applies the commands that
+steer it (cnn_core.events.Controls: lr, momentum, pause, resume, one batch by hand while paused); a change of
+lr or momentum by hand ends the schedule, if any: from that step on they stay where they were put.
+
+A run can start again from the end of any whole epoch (`ResumePoint`, saved by the run's reporter): weights,
+optimizer state, schedule position and every random generator come back, so on the CPU it ends exactly where an
+unbroken run would (one whose lr was set by hand before that epoch's end goes on without its schedule, as it did).
 What makes it fast is measured in docs/performance.md (`python bench/train_speed.py`); on a GPU it also
 takes the fast paths that `fast_paths` switches on there, never on the CPU.
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import math
 import time
@@ -23,9 +29,10 @@ import torch.nn.functional as F
 from cnn_core.callbacks import EarlyStopping
 from cnn_core.config import TrainConfig, resolve_device
 from cnn_core.data import DataBundle, Split, augment, batch_indices, make_bundle, normalize
-from cnn_core.events import Callback, Stop, TrainState
+from cnn_core.events import Callback, Command, Controls, Stop, TrainState
+from cnn_core.layer_stats import LayerStats
 from cnn_core.models import Net, create_model
-from cnn_core.runs.records import EndRecord, EpochRecord, History, StepRecord, finite
+from cnn_core.runs.records import ControlRecord, EndRecord, EpochRecord, HandStepRecord, History, StepRecord, finite
 from cnn_core.runs.status import RunStatus
 
 # GPU fast paths: internal switches (not TrainConfig fields), used only when a run trains on CUDA.
@@ -33,6 +40,9 @@ CUDA_CHANNELS_LAST = True  # NHWC activations, cuDNN's fastest layout for convol
 CUDA_BF16 = True  # bf16 autocast for the forward pass and the loss
 CUDA_COMPILE = False  # torch.compile the training forward: faster steps, but compiling takes tens of seconds
 CUDA_EVAL_BATCH = 10_000  # whole-split evaluation batches: one launch sequence per split
+LAYER_STATS = True  # per-layer gradient/weight statistics in each step record (bench/layer_stats.py: its cost)
+PAUSE_POLL_S = 0.25  # while paused, how often the loop looks at its stop flag between commands
+HAND_STEP_IMAGES = 16  # images of a batch stepped by hand kept in its record
 
 
 @dataclass(frozen=True)
@@ -159,6 +169,8 @@ class _Loop:
 
     def __init__(self, state: TrainState, forward, scheduler, paths: FastPaths, callbacks: list[Callback]):
         self.state, self.forward, self.scheduler, self.paths, self.callbacks = state, forward, scheduler, paths, callbacks
+        self.stats = LayerStats(state.model) if LAYER_STATS else None
+        self.by_hand = 0  # batches asked for by hand while paused, not yet trained
 
     def fire(self, event: str) -> None:
         for cb in self.callbacks:
@@ -167,22 +179,96 @@ class _Loop:
     def lr(self) -> float:
         return self.state.optimizer.param_groups[0]["lr"]
 
+    def momentum(self) -> float | None:
+        """SGD's momentum or Adam's beta1; None for plain SGD."""
+        group = self.state.optimizer.param_groups[0]
+        if "betas" in group:
+            return group["betas"][0]
+        return group["momentum"] if self.state.config.optimizer == "momentum" else None
+
     def now(self) -> float:
         return round(self.state.elapsed, 3)
+
+    def steer(self) -> bool:
+        """Apply the commands posted since the last step; while paused, wait for the next (no CPU used) until a
+        resume, a stop or a step by hand. True when the coming batch is one stepped by hand."""
+        s = self.state
+        for command in s.controls.take():
+            self.apply(command)
+        while s.paused and not self.by_hand and not s.stop.is_set():
+            t = time.perf_counter()
+            commands = s.controls.take(timeout=PAUSE_POLL_S)
+            s.paused_s += time.perf_counter() - t
+            for command in commands:
+                self.apply(command)
+        if s.paused and self.by_hand and not s.stop.is_set():
+            self.by_hand -= 1
+            return True
+        return False
+
+    def apply(self, command: Command) -> None:
+        """One command, between two steps; a change is recorded (ControlRecord) and announced (on_control)."""
+        s = self.state
+        if command.action == "step":
+            if s.paused:  # a step by hand is for a paused run only
+                self.by_hand += 1
+            return
+        if command.action == "set":
+            momentum = command.momentum if self.momentum() is not None else None  # plain SGD has none
+            if command.lr is None and momentum is None:
+                return
+            for group in s.optimizer.param_groups:
+                if command.lr is not None:
+                    group["lr"] = command.lr
+                if momentum is not None and "betas" in group:
+                    group["betas"] = (momentum, group["betas"][1])
+                elif momentum is not None:
+                    group["momentum"] = momentum
+            self.scheduler = None  # by hand from here on: the schedule would overwrite what was set
+        elif (command.action == "pause") == s.paused:
+            return  # paused already, or not paused
+        else:
+            s.paused = command.action == "pause"
+            self.by_hand = 0
+        s.history.append(ControlRecord(s.epoch, s.step, self.now(), command.action, self.lr(), self.momentum(),
+                                       s.paused))
+        self.fire("on_control")
+
+    @torch.no_grad()
+    def record_hand_step(self, x: torch.Tensor, y: torch.Tensor, logits: torch.Tensor, loss: torch.Tensor,
+                         before: list[torch.Tensor]) -> None:
+        """The batch just trained by hand: x (B, 1, S, S) as the model saw it, y (B,), logits (B, K) before the
+        update, and the parameters `before` it."""
+        s = self.state
+        after = list(s.model.parameters())
+        moved = torch.stack([(a - b).float().square().sum() for a, b in zip(after, before)]).sum().sqrt()
+        size = torch.stack([b.float().square().sum() for b in before]).sum().sqrt()
+        shown = x[:HAND_STEP_IMAGES, 0].float()  # (n, S, S), normalized: back to 0-255 per image
+        lo, hi = shown.amin((1, 2), keepdim=True), shown.amax((1, 2), keepdim=True)
+        pixels = ((shown - lo) / (hi - lo).clamp_min(1e-6) * 255).round().to(torch.uint8).cpu().contiguous()
+        predicted = logits.argmax(1)
+        s.history.append(HandStepRecord(
+            s.epoch, s.step, self.now(), finite(loss.item()), (predicted == y).float().mean().item(),
+            finite((moved / size.clamp_min(1e-12)).item()), len(y), y[:HAND_STEP_IMAGES].tolist(),
+            predicted[:HAND_STEP_IMAGES].tolist(), shown.shape[-1],
+            base64.b64encode(pixels.numpy().tobytes()).decode()))
+        self.fire("on_control")
 
     def epoch(self) -> RunStatus:
         """Train one epoch, report it; the status to go on with (RUNNING) or to end with."""
         s, cfg = self.state, self.state.config
         data, model, opt, device = s.data, s.model, s.optimizer, s.device
-        t0 = time.perf_counter()
+        t0, paused0 = time.perf_counter(), s.paused_s
         epoch_loss = torch.zeros((), device=device)
         epoch_correct = torch.zeros((), device=device, dtype=torch.long)
         run_loss, run_correct, run_seen, seen = epoch_loss.clone(), epoch_correct.clone(), 0, 0
         outcome = RunStatus.RUNNING
         for idx in batch_indices(len(data.train), cfg.batch_size, s.generators[0], device):
+            by_hand = (s.paused or s.controls.pending()) and self.steer()
             if s.stop.is_set():
                 outcome = s.stop.status
                 break
+            before = [p.detach().clone() for p in model.parameters()] if by_hand else None
             y = data.train.labels[idx]
             x = model_inputs(data.train.images[idx], data, model.input_size)
             if cfg.augment:
@@ -196,6 +282,8 @@ class _Loop:
             if self.scheduler is not None:
                 self.scheduler.step()
             s.step += 1
+            if by_hand:
+                self.record_hand_step(x, y, logits, loss, before)
             with torch.no_grad():  # running sums stay on the device; the epoch's take them in at each report
                 run_loss.add_(loss.detach(), alpha=len(y))
                 run_correct.add_((logits.argmax(1) == y).sum())
@@ -205,8 +293,9 @@ class _Loop:
                 if not math.isfinite(mean_loss):
                     outcome = RunStatus.DIVERGED
                     break
+                stats = self.stats.report() if self.stats is not None else {}
                 s.history.append(StepRecord(s.epoch, s.step, self.now(), mean_loss, run_correct.item() / run_seen,
-                                            self.lr()))
+                                            self.lr(), **stats))
                 self.fire("on_step")
                 epoch_loss += run_loss
                 epoch_correct += run_correct
@@ -220,7 +309,7 @@ class _Loop:
         if seen == 0 or (outcome is not RunStatus.RUNNING and outcome is not RunStatus.DIVERGED):
             return outcome  # stopped within the epoch: no epoch record for a partial epoch
         train_loss = epoch_loss.item() / seen  # waits for the device, so the epoch's time includes all its steps
-        train_seconds = time.perf_counter() - t0
+        train_seconds = time.perf_counter() - t0 - (s.paused_s - paused0)  # paused is not training
         if not math.isfinite(train_loss):
             outcome = RunStatus.DIVERGED
         if outcome is RunStatus.DIVERGED:
@@ -228,8 +317,8 @@ class _Loop:
         val_loss, val_acc = (math.nan, math.nan) if outcome is RunStatus.DIVERGED else \
             evaluate(model, data.val, data, self.paths.eval_batch)
         s.history.append(EpochRecord(s.epoch, s.step, self.now(), finite(train_loss), epoch_correct.item() / seen,
-                                     finite(val_loss), finite(val_acc), self.lr(), time.perf_counter() - t0,
-                                     seen / train_seconds))
+                                     finite(val_loss), finite(val_acc), self.lr(),
+                                     time.perf_counter() - t0 - (s.paused_s - paused0), seen / train_seconds))
         self.fire("on_epoch_end")
         if outcome is RunStatus.RUNNING and s.stop.is_set() and s.epoch < cfg.epochs:
             outcome = s.stop.status  # early stopping (or a stop that came during validation)
@@ -243,9 +332,11 @@ def fit(
     stop: Stop | None = None,
     model: Net | None = None,
     resume: ResumePoint | None = None,
+    controls: Controls | None = None,
 ) -> TrainState:
     """Train `config.model` on `config.dataset` (or the given bundle), from scratch or from `resume`;
-    return the final state. `stop` ends it early (at the next step), with the status the request names."""
+    return the final state. `stop` ends it early (at the next step), with the status the request names;
+    `controls` steer it while it trains (applied between two steps)."""
     config.validate()
     device = resolve_device(config.device)
     data = data or make_bundle(config.dataset, config.val_size, device, config.train_subset,
@@ -263,9 +354,12 @@ def fit(
     gen = torch.Generator().manual_seed(config.seed)
     # augmentation draws on the device, so that a GPU step never waits for a host-to-device copy
     generators = (gen,) if torch.device(device).type == "cpu" else (gen, torch.Generator(device).manual_seed(config.seed))
-    state = TrainState(config, model, data, device, steps_per_epoch, opt, generators, stop=stop or Stop())
+    state = TrainState(config, model, data, device, steps_per_epoch, opt, generators, stop=stop or Stop(),
+                       controls=controls or Controls())
     if resume is not None:
         _restore(state, sched, resume)
+        if any(r.action == "set" for r in state.history.controls):
+            sched = None  # lr or momentum was set by hand before the resume point: the schedule had ended
     callbacks = list(callbacks) + ([EarlyStopping(config.patience)] if config.patience else [])
     loop = _Loop(state, forward, sched, paths, callbacks)
     loop.fire("on_train_begin")

@@ -60,3 +60,16 @@ def test_modes_come_from_the_environment_and_the_secret_is_kept(tmp_path, monkey
     assert server_access(tmp_path).mode == "local"
     with pytest.raises(ValueError, match="mode"):
         Access("public")
+
+
+def test_only_an_owner_steers_a_run_and_pause_is_for_where_it_blocks_nobody():
+    teacher = Visitor(new_key(), teacher=True)
+    viewer = Visitor(BOB.key, share=Access("class", b"s").share_token("r"))
+    local, hosted, school = Access("local"), Access("hosted", b"s"), Access("class", b"s")
+    assert local.can_act(Visitor(), ALICES_RUN) and local.can_pause(Visitor(), ALICES_RUN)  # one person's machine
+    assert hosted.can_act(ALICE, ALICES_RUN) and not hosted.can_pause(ALICE, ALICES_RUN)  # a slot others wait for
+    assert school.can_act(ALICE, ALICES_RUN) and not school.can_pause(ALICE, ALICES_RUN)  # a student: lr, momentum
+    assert school.can_act(teacher, ALICES_RUN) and school.can_pause(teacher, ALICES_RUN)  # the teacher: everything
+    for stranger in (BOB, viewer):  # another student, a share link's viewer: nothing
+        assert not school.can_act(stranger, ALICES_RUN) and not school.can_pause(stranger, ALICES_RUN)
+        assert not hosted.can_act(stranger, ALICES_RUN) and not hosted.can_pause(stranger, ALICES_RUN)

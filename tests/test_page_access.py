@@ -33,7 +33,7 @@ def class_(studio, monkeypatch):
     monkeypatch.setenv("CNN_EXECUTOR", "inline")
     release = threading.Event()
 
-    def held_train_job(job, send, stop, callbacks=None):  # "training" until stopped or the test ends
+    def held_train_job(job, send, stop, callbacks=None, controls=None):  # "training" until stopped or the test ends
         send(Began(10, "cpu", os.getpid(), 0, 1, 0.0))
         while not (release.is_set() or stop.is_set()):
             time.sleep(0.02)
@@ -53,6 +53,11 @@ def class_(studio, monkeypatch):
         time.sleep(0.05)
     yield store, running, finished
     release.set()
+
+
+def steer_widgets(at: AppTest) -> list:
+    """The live controls on the page (ui/live_controls.py)."""
+    return [w for kind in ("button", "number_input") for w in at.get(kind) if (w.key or "").startswith("steer_")]
 
 
 def texts(at: AppTest) -> str:
@@ -113,6 +118,10 @@ def test_a_read_only_share_link_shows_the_run_and_offers_no_action(class_):
     [chart] = components(viewer, "cnn_live_curves")
     assert f"/api/runs/{running}/events?share={token}" in chart.proto.json
     assert not [b for b in viewer.button if b.label == "Cancel run"]
+    steer = sorted(w.key.removesuffix(f"_{running}") for w in steer_widgets(owner_view))
+    assert steer == ["steer_apply", "steer_lr", "steer_momentum"]
+    assert "a paused run would keep its training slot" in texts(owner_view)  # no pause: hosted, it holds the queue
+    assert not steer_widgets(viewer)
     assert "There is no run" in texts(as_visitor("pages/train.py", BOB, run=finished, share=token))  # that run only
     assert "No runs yet" in texts(as_visitor("pages/runs.py", BOB, share=token))
     assert store.read(running).state is RunStatus.RUNNING

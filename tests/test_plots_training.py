@@ -1,6 +1,7 @@
-"""Training curves: every series the live view and the run comparison draw, from a run's history records."""
+"""Training curves: every series the live view and the run comparison draw, from a run's history records; the
+marks of what was set by hand; the layers' gradient and weight figures."""
 
-from cnn_core.plots.training import curves_figure, overlay_figure
+from cnn_core.plots.training import curves_figure, layers_figure, overlay_figure, weight_hist_figure
 
 HISTORY = [
     {"event": "step", "step": 50, "train_loss": 1.2, "train_acc": 0.6, "lr": 0.01},
@@ -56,3 +57,32 @@ def test_one_column_stacks_the_panels_in_reading_order_for_a_phone():
     assert trace(tall, "lr").yaxis == "y3" and tall.layout.yaxis3.rangemode == "tozero"
     overlay = overlay_figure({"a": HISTORY}, columns=1)
     assert panels(overlay)["train loss (running)"][0] > panels(overlay)["validation accuracy"][0]
+
+
+STATS = [{"event": "step", "step": s, "train_loss": 1.0, "train_acc": 0.5, "lr": 0.01,
+          "grad_norms": {"conv1": 0.01 * s, "fc1": 0.2}, "weight_norms": {"conv1": 2.0, "fc1": 5.0},
+          "weight_hist": {"conv1": {"lo": -0.5, "hi": 0.5, "counts": [s, 1, 2, 3]}}} for s in (10, 20)]
+
+
+def test_a_change_by_hand_is_a_mark_on_the_loss_accuracy_and_lr_charts():
+    control = {"event": "control", "epoch": 1, "step": 60, "time": 1.0, "action": "set", "lr": 0.1, "momentum": None,
+               "paused": False}
+    pause = {**control, "step": 61, "action": "pause", "paused": True}
+    fig = curves_figure(HISTORY + [control, pause])
+    assert [shape.x0 for shape in fig.layout.shapes] == [60, 60, 60]  # the pause is no mark
+    assert "lr 0.1" in [a.text for a in fig.layout.annotations]
+    assert not curves_figure(HISTORY).layout.shapes
+
+
+def test_layers_figure_draws_each_layers_norms_on_log_scales():
+    fig = layers_figure(HISTORY + STATS)
+    grads = [t for t in fig.data if t.xaxis == "x"]
+    assert [t.name for t in grads] == ["conv1", "fc1"] and list(grads[0].y) == [0.1, 0.2]
+    assert fig.layout.yaxis.type == "log" and fig.layout.yaxis2.type == "log"
+    assert not layers_figure(HISTORY).data  # a run recorded before the statistics: nothing to draw
+
+
+def test_weight_histogram_overlays_the_first_and_the_last_report():
+    fig = weight_hist_figure(STATS, "conv1")
+    assert [list(t.y) for t in fig.data] == [[10, 1, 2, 3], [20, 1, 2, 3]]
+    assert list(fig.data[0].x) == [-0.375, -0.125, 0.125, 0.375]

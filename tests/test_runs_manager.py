@@ -1,5 +1,6 @@
 """Background runs: queue order, cancel, persistence and reload, interrupted detection, two at once, sweeps,
-resume; the process executor (a killed worker fails only its run, which then resumes to the end)."""
+resume, steering a training run (lr, pause, a step by hand, resume); the process executor (a killed worker
+fails only its run, which then resumes to the end; a run steered through the worker's pipe)."""
 
 import json
 import os
@@ -11,8 +12,9 @@ import pytest
 import torch
 
 from cnn_core.config import ConfigError, TrainConfig
-from cnn_core.events import Callback
-from cnn_core.runs import EndRecord, JobManager, RunStatus, RunStore, StepRecord, threads_for
+from cnn_core.events import Callback, Command
+from cnn_core.runs import (ControlRecord, EndRecord, HandStepRecord, JobManager, RunStatus, RunStore, StepRecord,
+                           threads_for)
 from cnn_core.runs.executors import InlineExecutor, ProcessExecutor
 from cnn_core.runs.protocol import Began, Ended, Recorded
 from tests.hammer import failures, hammer
@@ -75,7 +77,7 @@ def test_runs_at_once_share_the_cores_instead_of_oversubscribing_them():
 def test_each_worker_trains_with_its_share_of_threads(store, monkeypatch):
     seen = []
 
-    def fake_train_job(job, send, stop, callbacks=None):
+    def fake_train_job(job, send, stop, callbacks=None, controls=None):
         seen.append(torch.get_num_threads())  # in the worker thread, as the real fit's ops would see it
         send(Ended(RunStatus.FINISHED))
 
@@ -158,7 +160,7 @@ class FakeExecutor:
 
     name = "fake"
 
-    def run(self, job, send, stop):
+    def run(self, job, send, stop, controls=None):
         seed = float(job.config.seed)
         send(Began(3, "cpu", os.getpid(), 0, 0, 0.0))
         status = RunStatus.FINISHED
@@ -333,6 +335,48 @@ def test_a_killed_worker_fails_only_its_run_which_then_resumes_to_the_end(store,
     assert [r.step for r in resumed.history] == [r.step for r in unbroken.history]  # the curve goes on, no gap
     assert resumed.history.test_acc == unbroken.history.test_acc
     assert [e.val_acc for e in resumed.history.epochs] == [e.val_acc for e in unbroken.history.epochs]
+
+
+def steer_a_run(jobs: JobManager, store: RunStore, timeout: float = 120) -> None:
+    """Through `jobs`' executor: pause a training run, step one batch by hand, set its lr, resume it, cancel it;
+    each change lands in its records and status, in order."""
+    run_id = jobs.submit(small(model="lenet_modern", epochs=100))
+    wait_for(lambda: store.read(run_id).status.get("step", 0) >= 4, timeout, "the first steps")
+    jobs.steer(run_id, Command("pause"))
+    assert jobs.paused(run_id)  # as asked, at once (what the page offers next) …
+    wait_for(lambda: store.read_status(run_id).get("paused"), timeout, "the pause")  # … and as the run applied it
+    paused_at = store.read(run_id).history.controls[-1].step
+    time.sleep(0.6)
+    assert [r.step for r in store.read(run_id).history if isinstance(r, StepRecord) and r.step > paused_at] == []
+    jobs.steer(run_id, Command("step"))
+    wait_for(lambda: any(isinstance(r, HandStepRecord) for r in store.read(run_id).history), timeout, "a step")
+    [hand] = [r for r in store.read(run_id).history if isinstance(r, HandStepRecord)]
+    assert hand.step == paused_at + 1 and hand.update_ratio > 0 and len(hand.labels) == 16
+    jobs.steer(run_id, Command("set", lr=0.05))
+    jobs.steer(run_id, Command("resume"))
+    assert not jobs.paused(run_id)
+    wait_for(lambda: any(isinstance(r, StepRecord) and r.step > hand.step for r in store.read(run_id).history),
+             timeout, "training again")
+    jobs.cancel(run_id)
+    jobs.wait(run_id, timeout=60)
+    run = store.read(run_id)
+    assert run.state is RunStatus.STOPPED and not run.status["paused"] and run.status["lr"] == 0.05
+    marks = [(r.action, r.paused, r.lr) for r in run.history if isinstance(r, ControlRecord)]
+    assert marks == [("pause", True, 1e-2), ("set", True, 0.05), ("resume", False, 0.05)]
+    assert {r.lr for r in run.history.steps if r.step > hand.step} == {0.05}
+    with pytest.raises(ValueError, match="not training now"):
+        jobs.steer(run_id, Command("pause"))
+
+
+def test_a_training_run_is_steered_and_a_bad_value_is_refused(store):
+    jobs = JobManager(store)
+    with pytest.raises(ConfigError, match="Learning rate must be above 0"):
+        jobs.steer("no-such-run", Command("set", lr=-1.0))
+    steer_a_run(jobs, store)
+
+
+def test_process_executor_steers_a_run_through_the_workers_pipe(store, process_jobs):
+    steer_a_run(process_jobs, store)
 
 
 def test_resume_refuses_what_cannot_resume(store):

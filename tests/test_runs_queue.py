@@ -68,7 +68,7 @@ class HeldExecutor:
         self.release = threading.Event()
         self._lock = threading.Lock()
 
-    def run(self, job, send, stop):
+    def run(self, job, send, stop, controls=None):
         with self._lock:
             self.started.append(job.run_id)
         send(Began(1, "cpu", 0, 0, 0, 0.0))

@@ -1,6 +1,7 @@
-"""The Ray executor on a real local Ray (2 CPUs): runs stream into the store as they train, two at once; a cancel
-ends a run STOPPED, with its last checkpoint when it stops at a step and by Ray's own cancel otherwise; a Ray
-worker killed mid-run fails its run with the reason."""
+"""The Ray executor on a real local Ray (2 CPUs): runs stream into the store as they train, two at once; a run is
+steered (pause, a step by hand, lr, resume) through the run board; a cancel ends a run STOPPED, with its last
+checkpoint when it stops at a step and by Ray's own cancel otherwise; a Ray worker killed mid-run fails its run
+with the reason."""
 
 from __future__ import annotations
 
@@ -134,3 +135,9 @@ def test_a_killed_ray_worker_fails_its_run_with_the_reason(executor, store):
     after = jobs.submit(run_config(epochs=1))  # Ray goes on: the next run trains in a new worker
     jobs.wait(after, timeout=60)
     assert store.read(after).state == "finished"
+
+
+def test_ray_steers_a_run_through_the_run_board(executor, store):
+    from tests.test_runs_manager import steer_a_run
+
+    steer_a_run(JobManager(store, executor=executor), store, timeout=180)

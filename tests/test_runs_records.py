@@ -1,11 +1,13 @@
-"""Run records (step, epoch, end): the dict form written to metrics.jsonl and parsed back, and History's queries."""
+"""Run records (step, epoch, end, and a run's changes by hand: control, hand_step): the dict form written to
+metrics.jsonl and parsed back (older files too), and History's queries."""
 
 import json
 import math
 
 import pytest
 
-from cnn_core.runs.records import EndRecord, EpochRecord, History, StepRecord, finite, parse, to_dict
+from cnn_core.runs.records import (ControlRecord, EndRecord, EpochRecord, HandStepRecord, History, StepRecord, finite,
+                                   parse, to_dict)
 from cnn_core.runs.status import RunStatus
 
 
@@ -23,9 +25,15 @@ def end(n=3, test_acc=0.9, status=RunStatus.FINISHED):
 
 
 RECORDS = [step(), epoch(1, 0.6), end()]
+WITH_STATS = StepRecord(1, 10, time=1.0, train_loss=1.5, train_acc=0.4, lr=0.01, grad_norms={"conv1": 0.02, "fc1": 0.5},
+                        weight_norms={"conv1": 3.1, "fc1": 9.0},
+                        weight_hist={"conv1": {"lo": -0.4, "hi": 0.4, "counts": [1, 5, 3]}}, vanishing=["conv1"])
+CONTROL = ControlRecord(1, 12, time=1.2, action="set", lr=0.1, momentum=0.9, paused=False)
+HAND_STEP = HandStepRecord(1, 13, time=1.3, loss=0.7, acc=0.5, update_ratio=0.002, batch_size=64, labels=[3, 1],
+                           predictions=[3, 7], side=28, images="AAAA")
 
 
-@pytest.mark.parametrize("record", RECORDS, ids=lambda r: r.event)
+@pytest.mark.parametrize("record", RECORDS + [WITH_STATS, CONTROL, HAND_STEP], ids=lambda r: r.event)
 def test_to_dict_and_parse_round_trip(record):
     data = to_dict(record)
     assert data["event"] == record.event
@@ -62,6 +70,25 @@ def test_parse_rejects_dicts_that_are_not_records(data):
         parse(data)
 
 
+def test_a_metrics_line_written_before_the_layer_statistics_still_parses():
+    old = {"event": "step", "epoch": 1, "step": 5, "time": 2.5, "train_loss": 2.0, "train_acc": 0.3, "lr": 0.01}
+    record = parse(json.loads(json.dumps(old)))
+    assert record == step() and record.grad_norms is None and record.vanishing is None
+    assert History.parse([old, to_dict(epoch(1, 0.6))]).controls == []
+
+
+def test_checkpoints_keep_the_history_without_the_bulky_layer_statistics():
+    lean = History([WITH_STATS, CONTROL, HAND_STEP]).without_layer_stats()
+    assert lean[0].grad_norms is lean[0].weight_norms is lean[0].weight_hist is None
+    assert lean[0].vanishing == ["conv1"] and lean[0].train_loss == WITH_STATS.train_loss
+    assert list(lean)[1:] == [CONTROL, HAND_STEP]
+
+
+def test_a_nan_inside_the_layer_statistics_is_written_as_null():
+    line = json.dumps(to_dict(StepRecord(1, 5, 0.5, 2.0, 0.3, 0.01, grad_norms={"conv1": math.nan})))
+    assert "NaN" not in line and json.loads(line)["grad_norms"] == {"conv1": None}
+
+
 @pytest.mark.parametrize("data", [None, 5, "step", [{"event": "step"}], {"event": ["step"]}])
 def test_parse_rejects_rows_that_are_not_objects_with_value_error(data):
     with pytest.raises(ValueError):
@@ -77,8 +104,8 @@ def test_history_parse_keeps_records_in_order_and_leaves_out_the_rest():
 
 
 def test_history_steps_epochs_end():
-    history = History([step(1, 5), epoch(1, 0.5), step(2, 15), epoch(2, 0.7), end(2)])
-    assert history.steps == [step(1, 5), step(2, 15)]
+    history = History([step(1, 5), epoch(1, 0.5), step(2, 15), CONTROL, HAND_STEP, epoch(2, 0.7), end(2)])
+    assert history.steps == [step(1, 5), step(2, 15)] and history.controls == [CONTROL]
     assert [r.epoch for r in history.epochs] == [1, 2]
     assert history.end == end(2)
     assert History([step(), epoch(1, 0.5)]).end is None

@@ -17,8 +17,7 @@ function text(tag, content, parent, attrs = {}) {
 export default function (component) {
   const {data, parentElement, setTriggerValue} = component;
   const root = el("div", {class: "cnn-board" + (data.big ? " big" : "")}, null, null);
-  // Replace an earlier draw's root only: Streamlit put the component's stylesheet beside it.
-  for (const old of [...parentElement.children].filter((n) => n.classList.contains("cnn-board"))) old.remove();
+  parentElement.querySelectorAll(":scope > .cnn-board").forEach((old) => old.remove());  // not the component's <style>
   parentElement.appendChild(root);
   let board = null, step = "all", pending = false, asked = false;
 
@@ -57,7 +56,7 @@ export default function (component) {
         points: r.epochs.map((e, k) => [e, r.val_acc[k]]).filter((p) => typeof p[1] === "number"),
         color: r.teacher ? "#111111" : data.colors[i % data.colors.length], width: r.teacher ? 4 : 1.8, dots: true,
         label: `${r.name} · ${r.model}`}));
-      panel(root, "validation accuracy", lines, width, height, "epoch", pct);
+      panel(root, "validation accuracy", lines, width, height, "epoch", pct, {left: data.big ? 84 : 44});
       legend(root, runs.map((r, i) => [`${r.name} · ${r.model}`, lines[i].color]));
       text("div", "Leaderboard — a row opens the run", root, {class: "heading"});
       const scroll = el("div", {class: "scroll"}, root, null);  // on a phone the table scrolls sideways, not the page

@@ -1,5 +1,7 @@
 """Live training curves drawn in the browser from the run's event stream (ui/stream.py): no script reruns
-while a run trains, one page rerun when it ends."""
+while a run trains, one page rerun when it ends. One run's view also draws its layers' gradient and weight
+norms, a histogram of a chosen layer's weights, the vanishing-gradient hint, the marks of what was changed by
+hand and the last batch stepped by hand (all from the same pushed records)."""
 
 from __future__ import annotations
 
@@ -8,7 +10,8 @@ from pathlib import Path
 
 import streamlit as st
 
-from cnn_core.plots.training import COLORS
+from cnn_core.layer_stats import HINT
+from cnn_core.plots.training import COLORS, LAYER_COLORS
 from cnn_core.runs import RunStatus
 from ui.viewport import is_phone
 
@@ -23,6 +26,18 @@ CSS = """
 .cnn-live .tick, .cnn-live .empty { font-size: 11px; fill: currentColor; opacity: .7; }
 .cnn-live .grid { stroke: currentColor; opacity: .12; }
 .cnn-live .legend { display: flex; flex-wrap: wrap; gap: 14px; font-size: 12px; opacity: .85; }
+.cnn-live .mark { stroke: #7f7f7f; stroke-dasharray: 3 3; stroke-width: 1.2; }
+.cnn-live .mark-label { font-size: 10px; fill: currentColor; opacity: .75; }
+.cnn-live .hint { margin: 10px 0 4px; padding: 8px 12px; border-radius: 8px; background: rgba(255, 189, 69, .2); }
+.cnn-live .hand-step { margin: 10px 0; padding: 8px 12px; border-radius: 8px; border: 1px solid rgba(49, 51, 63, .2); }
+.cnn-live .hand-title { font-weight: 600; margin-bottom: 6px; }
+.cnn-live .hand-images { display: flex; flex-wrap: wrap; gap: 6px; }
+.cnn-live .hand-images figure { margin: 0; text-align: center; font-size: 12px; }
+.cnn-live .hand-images canvas { width: 42px; height: 42px; image-rendering: pixelated; border-radius: 3px;
+  display: block; }
+.cnn-live .hand-images .wrong { color: #d62728; font-weight: 600; }
+.cnn-live .layer-pick { display: block; margin-top: 10px; font-size: 13px; }
+.cnn-live .layer-pick select { font: inherit; margin-left: 4px; }
 """
 
 HERE = Path(__file__).parent
@@ -46,5 +61,5 @@ def live_curves(run_ids: Sequence[str], *, key: str, epochs: int = 0, labels: Se
     statuses = {"active": [str(s) for s in RunStatus if s.is_active], "icons": {str(s): s.icon for s in RunStatus},
                 "waiting": str(RunStatus.QUEUED), "training": str(RunStatus.RUNNING)}
     _component(key=key, data={"mode": "single" if len(runs) == 1 else "overlay", "runs": runs, "epochs": epochs,
-                              "phone": is_phone(), **statuses},
+                              "phone": is_phone(), "layer_colors": list(LAYER_COLORS), "hint": HINT, **statuses},
                on_ended_change=on_ended or (lambda: None))

@@ -5,11 +5,13 @@ from __future__ import annotations
 import streamlit as st
 
 from cnn_core.classroom import ClassStore
-from cnn_core.plots.training import curves_figure
+from cnn_core.layer_stats import vanishing_hint
+from cnn_core.plots.training import curves_figure, layer_steps, layers_figure, weight_hist_figure
 from cnn_core.presets import PRESETS
 from cnn_core.runs import JobManager, RunInfo, RunStatus, runs_dir
 from ui.jobs import access, classroom, readable_run, visitor
 from ui.live_chart import live_curves
+from ui.live_controls import live_controls
 from ui.model_picker import open_run_in
 from ui.viewport import is_phone, plotly_chart
 
@@ -18,10 +20,10 @@ def _fmt_pct(x: float | None) -> str:
     return "—" if x is None else f"{x:.2%}"
 
 
-def _reported(run: RunInfo) -> float | None:
-    """What the tutorial behind the run's recipe reported (the recipe is recorded with the run)."""
+def _reported(run: RunInfo) -> tuple[float | None, str]:
+    """What the tutorial behind the run's recipe reported (the recipe is recorded with the run), and who did."""
     preset = PRESETS.get(run.recipe) if run.recipe else None
-    return preset.reported_acc if preset else None
+    return (preset.reported_acc, preset.reported_by) if preset else (None, "")
 
 
 def _eta(run: RunInfo) -> str:
@@ -48,23 +50,38 @@ def _render(jobs: JobManager, run: RunInfo, owner: bool) -> None:
     history = run.history
     phone = is_phone()  # four tiles in two rows of two, not one under the other
     cols = [st.container(horizontal=True)] * 4 if phone else st.columns(4)
-    test_acc, reported = history.test_acc, _reported(run)
+    test_acc, (reported, reported_by) = history.test_acc, _reported(run)
     versus = f"{(test_acc - reported) * 100:+.2f} pts" if reported and test_acc is not None else None
     tile = {"width": 160} if phone else {}
     cols[0].metric("best val accuracy", _fmt_pct(history.best_val_acc), **tile)
-    cols[1].metric("test accuracy", _fmt_pct(test_acc), delta=versus,
-                   help=f"The delta compares with the tutorial's {reported:.2%}." if reported else None, **tile)
+    cols[1].metric("test accuracy", _fmt_pct(test_acc), delta=versus, **tile,
+                   help=f"The delta compares with the {reported:.2%} reported with this recipe." if reported else None)
     speed = history.images_per_s
     cols[2].metric("images / s", f"{speed:.0f}" if speed else "—", **tile)
     cols[3].metric("seconds", f"{run.status.get('elapsed', 0):.1f}", **tile)
     if reported:
-        st.caption(f"The tutorial behind this recipe reported **{reported:.2%}** test accuracy"
+        st.caption(f"{reported_by} **{reported:.2%}** test accuracy"
                    + (f"; this run reached **{test_acc:.2%}**." if test_acc is not None else "."))
     if run.history:
         figure = curves_figure(run.history, height=860, columns=1) if phone else curves_figure(run.history)
         plotly_chart(figure, key=f"curves_{run.id}")
+        _layers(run)
     elif state.is_active:
         st.info("Loading data and starting: the first points appear after the first few steps.")
+
+
+def _layers(run: RunInfo) -> None:
+    """Its layers' gradient and weight norms, the hint if its gradients had vanished, a chosen layer's weights."""
+    steps = layer_steps(run.history)
+    if not steps:
+        return
+    st.markdown("**Gradients and weights per layer**")
+    if hint := vanishing_hint(steps[-1].vanishing or []):
+        st.warning(hint, icon="⚠️")
+    plotly_chart(layers_figure(run.history), key=f"layers_{run.id}")
+    layer = st.selectbox("Weights of layer", list(steps[-1].weight_hist or {}), key=f"hist_layer_{run.id}")
+    if layer:
+        plotly_chart(weight_hist_figure(run.history, layer), key=f"hist_{run.id}")
 
 
 def _resume_button(jobs: JobManager, run: RunInfo) -> None:
@@ -110,7 +127,8 @@ def place_in_line(jobs: JobManager, run_id: str) -> None:
 def live_run(jobs: JobManager, run_id: str) -> None:
     """Show a run this visitor may see (else "no run", as for a deleted one). While it is active the browser
     draws its curves from the run's event stream (no reruns); when it ends the page reruns once and shows the
-    results. Only its owner (anyone, locally) gets Cancel and the next steps; a share link only looks."""
+    results. Only its owner (anyone, locally) gets Cancel, the live controls and the next steps (the teacher too,
+    in a class); a share link only looks."""
     run = readable_run(jobs, run_id)
     if run is None:
         st.warning(f"There is no run `{run_id}` (deleted?). Start a new one.")
@@ -134,6 +152,8 @@ def live_run(jobs: JobManager, run_id: str) -> None:
         if owner and st.button("Cancel run", key=f"cancel_{run_id}", icon="⏹️"):
             jobs.cancel(run_id)
         place_in_line(jobs, run_id)
+        if owner:
+            live_controls(jobs, run_id, c, rule.can_pause(me, run.status), rule.mode)
         live_curves([run_id], key=f"live_{run_id}", epochs=c.epochs, share=me.share if not owner else None)
         return
     _render(jobs, run, owner)

@@ -2,13 +2,13 @@
 runs (inline, process, ray) and the job manager that queues them. See docs/scale-out.md for Ray."""
 
 from cnn_core.runs.layout import RunFolder
-from cnn_core.runs.records import EndRecord, EpochRecord, History, Record, StepRecord
+from cnn_core.runs.records import ControlRecord, EndRecord, EpochRecord, HandStepRecord, History, Record, StepRecord
 from cnn_core.runs.settings import RunSettings, runs_dir
 from cnn_core.runs.status import ACTIVE, RunStatus
 from cnn_core.runs.store import RunInfo, RunStore, delete_folder, delete_old_runs
 
-__all__ = ["ACTIVE", "EndRecord", "EpochRecord", "History", "JobManager", "Record", "RunFolder", "RunInfo",
-           "RunSettings", "RunStatus", "RunStore", "StepRecord", "delete_folder", "delete_old_runs", "runs_dir",
+__all__ = ["ACTIVE", "ControlRecord", "EndRecord", "EpochRecord", "HandStepRecord", "History", "JobManager", "Record",
+           "RunFolder", "RunInfo", "RunSettings", "RunStatus", "RunStore", "StepRecord", "delete_folder", "delete_old_runs", "runs_dir",
            "threads_for"]
 
 

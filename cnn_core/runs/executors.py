@@ -1,8 +1,10 @@
 """Executors: where a run trains. One interface, three places.
 
-    executor.run(job, send, stop)   trains `job`, handing each message (cnn_core.runs.protocol) to `send`, until the
-                                    run ends; `stop` set → the run stops at its next step. Raises WorkerLost
-                                    (with the reason) when the worker died before saying how the run ended.
+    executor.run(job, send, stop, controls)
+                                    trains `job`, handing each message (cnn_core.runs.protocol) to `send`, until the
+                                    run ends; `stop` set → the run stops at its next step; what is posted on
+                                    `controls` reaches the run's loop (it applies it between two steps). Raises
+                                    WorkerLost (with the reason) when the worker died before saying how the run ended.
 
 - `InlineExecutor`: in the calling thread (tests, the CLI).
 - `ProcessExecutor`: each run in a worker process (`python -m cnn_core.runs.worker`) of a small pool started
@@ -25,7 +27,7 @@ from collections import deque
 from pathlib import Path
 from typing import Protocol
 
-from cnn_core.events import Callback, Stop
+from cnn_core.events import Callback, Command, Controls, Stop
 from cnn_core.runs.protocol import Ended, Job, Send, read_frame, train_job
 from cnn_core.runs.settings import RunSettings
 
@@ -44,7 +46,7 @@ class WorkerLost(RuntimeError):
 class Executor(Protocol):
     name: str
 
-    def run(self, job: Job, send: Send, stop: Stop) -> list[str]:
+    def run(self, job: Job, send: Send, stop: Stop, controls: Controls | None = None) -> list[str]:
         """Train `job` to its end; what the worker printed (for the run's worker.log)."""
 
     def close(self) -> None: ...
@@ -58,12 +60,12 @@ class InlineExecutor:
     def __init__(self, callbacks: list[Callback] | None = None):
         self.callbacks = callbacks or []
 
-    def run(self, job: Job, send: Send, stop: Stop) -> list[str]:
+    def run(self, job: Job, send: Send, stop: Stop, controls: Controls | None = None) -> list[str]:
         if job.threads:
             import torch
 
             torch.set_num_threads(job.threads)  # this thread's OpenMP team (the setting is per thread)
-        train_job(job, send, stop, self.callbacks)
+        train_job(job, send, stop, self.callbacks, controls)
         return []
 
     def close(self) -> None:
@@ -85,6 +87,7 @@ class _Worker:
 
     def __init__(self, preload: tuple[str, ...]):
         self.ready = threading.Event()
+        self._writing = threading.Lock()  # a job and a command never interleave on stdin
         self.runs = 0
         command = [sys.executable, "-m", "cnn_core.runs.worker", *[f"--preload={name}" for name in preload]]
         self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
@@ -105,12 +108,19 @@ class _Worker:
         return self.process.poll() is None
 
     def send_job(self, job: Job) -> None:
-        header = json.dumps({"run_id": job.run_id, "config": job.config.to_dict(), "threads": job.threads}).encode()
-        resume = job.resume or b""
+        self._write({"run_id": job.run_id, "config": job.config.to_dict(), "threads": job.threads}, job.resume or b"")
+
+    def send_command(self, run_id: str, command: Command) -> None:
+        """A command for the run it trains (a worker drops one for a run it is not training)."""
+        self._write({"run_id": run_id, "command": command.to_dict()})
+
+    def _write(self, header: dict, payload: bytes = b"") -> None:
+        head = json.dumps(header).encode()
         try:
-            self.process.stdin.write(len(header).to_bytes(4, "little") + len(resume).to_bytes(8, "little")
-                                     + header + resume)
-            self.process.stdin.flush()
+            with self._writing:
+                self.process.stdin.write(len(head).to_bytes(4, "little") + len(payload).to_bytes(8, "little")
+                                         + head + payload)
+                self.process.stdin.flush()
         except OSError:
             pass  # it died: the run finds out when its messages stop
 
@@ -182,12 +192,13 @@ class ProcessExecutor:
         if idle < self.warm:
             self._wanted.put(True)
 
-    def run(self, job: Job, send: Send, stop: Stop) -> list[str]:
+    def run(self, job: Job, send: Send, stop: Stop, controls: Controls | None = None) -> list[str]:
         worker = self._take()
         worker.output.clear()  # this run's log only
         worker.send_job(job)
         lock, finished = threading.Lock(), threading.Event()
-        watcher = threading.Thread(target=self._stop_on_request, args=(worker, stop, lock, finished), daemon=True)
+        watcher = threading.Thread(target=self._forward, args=(worker, job.run_id, stop, controls or Controls(), lock,
+                                                               finished), daemon=True)
         watcher.start()
         ended = False
         try:
@@ -211,17 +222,22 @@ class ProcessExecutor:
                          + (f" Last output: {' | '.join(tail)}" if tail else ""), output)
 
     @staticmethod
-    def _stop_on_request(worker: _Worker, stop: Stop, lock: threading.Lock, finished: threading.Event) -> None:
-        while not stop.wait(0.2):
-            if finished.is_set():
-                return
-        with lock:
-            if finished.is_set() or not worker.alive:
-                return
-            try:
-                worker.process.send_signal(signal.SIGTERM)  # the worker stops at its next step, with checkpoints
-            except ProcessLookupError:
-                pass
+    def _forward(worker: _Worker, run_id: str, stop: Stop, controls: Controls, lock: threading.Lock,
+                 finished: threading.Event) -> None:
+        """Until the run ends: each command to the worker (a frame on its stdin), a stop as SIGTERM."""
+        while True:
+            commands = controls.take(timeout=0.2)
+            with lock:  # no command or signal reaches this worker once its run has ended (it may train another)
+                if finished.is_set() or not worker.alive:
+                    return
+                for command in commands:
+                    worker.send_command(run_id, command)
+                if stop.is_set():
+                    try:
+                        worker.process.send_signal(signal.SIGTERM)  # it stops at its next step, with checkpoints
+                    except ProcessLookupError:
+                        pass
+                    return
 
     def close(self) -> None:
         self._wanted.put(None)

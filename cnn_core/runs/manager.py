@@ -5,8 +5,11 @@ At most `max_concurrent` runs train at once, the rest wait, served in fair turns
 `per_owner_running` of one owner training and `per_owner_waiting` waiting when set. Each active run has a thread here that
 hands its job to the executor and writes what the worker reports into the run store (`RunWriter`): the store is
 written by this side only, whichever executor trains. One manager serves every session of the app, from their
-threads at once. With `max_run_age_s` a housekeeping thread deletes, every `housekeeping_every_s`, the runs not
-written to for that long (never an active one); reading never deletes anything.
+threads at once. A training run is steered through `steer` (lr, momentum, pause, resume, a step by hand: its
+executor delivers each command to the run's loop).
+
+With `max_run_age_s` a housekeeping thread deletes, every `housekeeping_every_s`, the runs not written to for that
+long (never an active one); reading never deletes anything.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import time
 from collections.abc import Sequence
 
 from cnn_core.config import ConfigError, TrainConfig
-from cnn_core.events import Stop
+from cnn_core.events import Command, Controls, Stop
 from cnn_core.runs.executors import Executor, InlineExecutor, WorkerLost
 from cnn_core.runs.protocol import Job, RunWriter
 from cnn_core.runs.queue import FairQueue
@@ -64,6 +67,7 @@ class JobManager:
         self._epoch_s: dict[str, list[float]] | None = None  # model → seconds per epoch of runs that finished
         self._resume: dict[str, bytes] = {}
         self._active: dict[str, Stop] = {}
+        self._controls: dict[str, Controls] = {}  # the active runs' command channels
         self._threads: dict[str, threading.Thread] = {}
         self._closed = threading.Event()
         self.mark_interrupted()
@@ -224,6 +228,22 @@ class JobManager:
             if run_id in self._active:
                 self._active[run_id].request(RunStatus.STOPPED)
 
+    def steer(self, run_id: str, command: Command) -> None:
+        """Send `command` to a run that trains now; its loop applies it between two steps. ConfigError (a
+        sentence) for a value out of range, ValueError when the run is not training."""
+        command.check()
+        with self._lock:
+            controls = self._controls.get(run_id)
+        if controls is None:
+            raise ValueError(f"Run {run_id} is not training now: only a training run can be steered.")
+        controls.post(command)
+
+    def paused(self, run_id: str) -> bool:
+        """Whether the run was last asked to pause (and not to resume since)."""
+        with self._lock:
+            controls = self._controls.get(run_id)
+        return controls is not None and controls.paused
+
     def is_active(self, run_id: str) -> bool:
         with self._lock:
             return run_id in self._active or run_id in self._queue
@@ -253,6 +273,7 @@ class JobManager:
                 run_id, owner = taken
                 self._owners[run_id] = owner
                 self._active[run_id] = Stop()
+                self._controls[run_id] = Controls()
                 thread = threading.Thread(target=self._work, args=(run_id, self._resume.pop(run_id, None)),
                                           name=f"train-{run_id}", daemon=True)
                 self._threads[run_id] = thread
@@ -265,7 +286,7 @@ class JobManager:
         return sum(o == owner for o in self._owners.values()) < self.per_owner_running
 
     def _work(self, run_id: str, resume: bytes | None) -> None:
-        stop = self._active[run_id]
+        stop, controls = self._active[run_id], self._controls[run_id]
         writer = RunWriter(self.store, run_id)
         output: list[str] = []
         try:
@@ -275,7 +296,7 @@ class JobManager:
                 from cnn_core.checkpoints import load_resume
 
                 writer.begin(resume_from=load_resume(resume).history)
-            output = self.executor.run(Job(run_id, run.config, resume, self.threads_per_run), writer, stop)
+            output = self.executor.run(Job(run_id, run.config, resume, self.threads_per_run), writer, stop, controls)
         except WorkerLost as e:
             output = e.output
             writer.fail(str(e))
@@ -287,6 +308,7 @@ class JobManager:
             ended, history = writer.ended, writer.history
             with self._lock:
                 self._active.pop(run_id, None)
+                self._controls.pop(run_id, None)
                 self._threads.pop(run_id, None)
                 self._owners.pop(run_id, None)
                 config = self._configs.pop(run_id, None)

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from cnn_core.config import TrainConfig
-from cnn_core.events import Callback, Stop, TrainState
+from cnn_core.events import Callback, Controls, Stop, TrainState
 from cnn_core.runs.layout import RunFolder, write_atomic
-from cnn_core.runs.records import History, Record, parse, to_dict
+from cnn_core.runs.records import ControlRecord, History, Record, parse, to_dict
 from cnn_core.runs.status import RunStatus
 
 
@@ -103,6 +103,9 @@ class Reporter(Callback):
     def on_step(self, state: TrainState) -> None:
         self.send(Recorded(state.history[-1]))
 
+    def on_control(self, state: TrainState) -> None:
+        self.send(Recorded(state.history[-1]))
+
     def on_epoch_end(self, state: TrainState) -> None:
         from cnn_core.callbacks import is_new_best
         from cnn_core.checkpoints import resume_bytes
@@ -122,15 +125,16 @@ class Reporter(Callback):
         self.send(Ended(state.status))
 
 
-def train_job(job: Job, send: Send, stop: Stop, callbacks: list[Callback] | None = None) -> RunStatus:
-    """Train `job` here, reporting through `send`; an error ends the run FAILED with the reason (never raised).
-    Every executor's worker runs this."""
+def train_job(job: Job, send: Send, stop: Stop, callbacks: list[Callback] | None = None,
+              controls: Controls | None = None) -> RunStatus:
+    """Train `job` here, reporting through `send`, steered by `controls`; an error ends the run FAILED with the
+    reason (never raised). Every executor's worker runs this."""
     try:
         from cnn_core.checkpoints import load_resume
         from cnn_core.train import fit
 
         resume = load_resume(job.resume) if job.resume else None
-        state = fit(job.config, [Reporter(send), *(callbacks or [])], stop=stop, resume=resume)
+        state = fit(job.config, [Reporter(send), *(callbacks or [])], stop=stop, resume=resume, controls=controls)
         return state.status
     except Exception as e:  # noqa: BLE001 - the run's failure, told to its owner
         send(Ended(RunStatus.FAILED, f"{type(e).__name__}: {e}"))
@@ -157,18 +161,21 @@ class RunWriter:
             self.history.append(message.record)
             self.store.append(self.run_id, message.record)
             r = message.record
+            steered = {"paused": r.paused, "momentum": r.momentum} if isinstance(r, ControlRecord) else {}
+            if getattr(r, "lr", None) is not None:  # the lr it trains with now (a schedule's too)
+                steered["lr"] = r.lr
             self.store.set_status(self.run_id, epoch=r.epoch, step=r.step, elapsed=r.time,
-                                  best_val_acc=self.history.best_val_acc, test_acc=self.history.test_acc)
+                                  best_val_acc=self.history.best_val_acc, test_acc=self.history.test_acc, **steered)
         elif isinstance(message, Saved):
             write_atomic(self.folder.checkpoint_path(message.name), message.data)
         elif isinstance(message, Began):
             self.store.set_status(self.run_id, RunStatus.RUNNING, started=time.time(), total_steps=message.total_steps,
                                   device=message.device, worker_pid=message.pid, epoch=message.epoch,
                                   step=message.step, elapsed=message.elapsed, resumed_at_step=message.step,
-                                  resumed_at_elapsed=message.elapsed, error=None)
+                                  resumed_at_elapsed=message.elapsed, error=None, paused=False)
         else:
             self.ended = message
-            self.store.set_status(self.run_id, message.status, finished=time.time(),
+            self.store.set_status(self.run_id, message.status, finished=time.time(), paused=False,
                                   **({"error": message.error} if message.error else {}))
             if not message.status.resumable:  # it ended for good: the resume state is only weight on the disk
                 self.folder.resume_state.unlink(missing_ok=True)

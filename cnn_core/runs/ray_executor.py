@@ -5,9 +5,12 @@ The task trains with `train_job` and streams every message back as it comes: a s
 (`num_returns="streaming"`) yields each `encode(message)`, and this side decodes them in order and hands them to
 `send`, so the run folder fills as with any executor.
 
+Commands that steer a run (cnn_core.events.Controls) go the same way as a stop request: posted on the run
+board (a small actor) and taken by the task, which polls it every POLL_S.
+
 Stop, as Ray 2.60 behaves: `ray.cancel` on a running task raises KeyboardInterrupt in it, and from then on Ray
 refuses whatever the task yields (TaskCancelledError), so a cancelled task cannot send its last checkpoint.
-So a stop is first posted on a small actor that the task polls: the run ends STOPPED at its next step, with
+So a stop is first posted on the run board, which the task polls: the run ends STOPPED at its next step, with
 its last checkpoint. Ray's own `ray.cancel` ends the task when it does not stop within `stop_grace_s` (then
 `force=True`, which kills its worker), or at once while it has not begun (it waits for a slot: nothing to
 keep); the run then ends STOPPED with the checkpoints it had sent.
@@ -26,39 +29,46 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from cnn_core.events import Stop
+from cnn_core.events import Command, Controls, Stop
 from cnn_core.runs.executors import ROOT, WorkerLost
 from cnn_core.runs.protocol import Began, Ended, Job, Message, Send, decode, encode, train_job
 from cnn_core.runs.status import RunStatus
 
 PACKAGE = Path(__file__).resolve().parents[1]  # cnn_core/: shipped to a cluster's workers (py_modules)
-POLL_S = 0.5  # how often a task asks the stop board whether its run should stop
+POLL_S = 0.5  # how often a task asks the run board whether its run should stop, and for its commands
 FORCE_AFTER_S = 10.0  # how long Ray's cancel may take before the task's worker is killed
 
 
-class StopBoard:
-    """Stop requests by run id (a Ray actor): the driver posts one, the run's task polls for it."""
+class RunBoard:
+    """Stop requests and commands by run id (a Ray actor): the driver posts them, the run's task polls."""
 
     def __init__(self) -> None:
         self.requests: dict[str, str] = {}
+        self.commands: dict[str, list[dict[str, Any]]] = {}
 
     def request(self, run_id: str, status: str) -> None:
         self.requests[run_id] = status
 
-    def requested(self, run_id: str) -> str | None:
-        return self.requests.get(run_id)
+    def command(self, run_id: str, command: dict[str, Any]) -> None:
+        self.commands.setdefault(run_id, []).append(command)
+
+    def poll(self, run_id: str) -> tuple[str | None, list[dict[str, Any]]]:
+        """The stop requested for the run, if any, and the commands posted since the last poll."""
+        return self.requests.get(run_id), self.commands.pop(run_id, [])
 
     def forget(self, run_id: str) -> None:
         self.requests.pop(run_id, None)
+        self.commands.pop(run_id, None)
 
 
 def train_stream(job: Job, board: Any) -> Iterator[tuple[dict[str, Any], bytes]]:
     """The Ray task (in a Ray worker): train `job` in a thread and yield each message, encoded, in order.
-    The run stops at its next step when `board` (a StopBoard actor) says so, or when Ray cancels the task."""
+    The run takes the commands posted on `board` (a RunBoard actor), and stops at its next step when the board
+    says so, or when Ray cancels the task."""
     import ray
 
     messages: queue.Queue[Message | None] = queue.Queue()
-    stop, done = Stop(), threading.Event()
+    stop, controls, done = Stop(), Controls(), threading.Event()
 
     def train() -> None:
         if job.threads:
@@ -66,7 +76,7 @@ def train_stream(job: Job, board: Any) -> Iterator[tuple[dict[str, Any], bytes]]
 
             torch.set_num_threads(job.threads)  # this thread's OpenMP team: the one that trains
         try:
-            train_job(job, messages.put, stop)
+            train_job(job, messages.put, stop, controls=controls)
         finally:
             done.set()
             messages.put(None)
@@ -74,16 +84,18 @@ def train_stream(job: Job, board: Any) -> Iterator[tuple[dict[str, Any], bytes]]
     def watch_board() -> None:
         while not done.wait(POLL_S):
             try:
-                status = ray.get(board.requested.remote(job.run_id), timeout=10)
+                status, commands = ray.get(board.poll.remote(job.run_id), timeout=10)
             except ray.exceptions.RayError:  # the board is gone or slow: Ray's cancel still ends the run
                 continue
+            for command in commands:
+                controls.post(Command.from_dict(command))
             if status:
                 stop.request(RunStatus.parse(status))
                 return
 
     trainer = threading.Thread(target=train, name=f"train-{job.run_id}", daemon=True)
     trainer.start()
-    threading.Thread(target=watch_board, name=f"stop-board-{job.run_id}", daemon=True).start()
+    threading.Thread(target=watch_board, name=f"run-board-{job.run_id}", daemon=True).start()
     try:
         while True:
             try:
@@ -137,7 +149,7 @@ class RayExecutor:
             ray.init(address=address or "local", ignore_reinit_error=True, include_dashboard=False, **init_kwargs)
             self.started = not address
         self._task = ray.remote(num_returns="streaming", max_retries=0)(train_stream)
-        self._board = ray.remote(num_cpus=0)(StopBoard).remote()
+        self._board = ray.remote(num_cpus=0)(RunBoard).remote()
 
     def _resources(self, job: Job) -> dict[str, Any] | str:
         """Ray task options for `job` (CPUs for its threads, a GPU when its device wants one), or why it cannot
@@ -151,7 +163,7 @@ class RayExecutor:
         wants_gpu = job.config.device == "cuda" or (job.config.device == "auto" and gpus > 0)
         return {"num_cpus": max(1, min(job.threads or 1, int(node_cpus))), "num_gpus": 1 if wants_gpu else 0}
 
-    def run(self, job: Job, send: Send, stop: Stop) -> list[str]:
+    def run(self, job: Job, send: Send, stop: Stop, controls: Controls | None = None) -> list[str]:
         import ray
 
         options = self._resources(job)
@@ -160,8 +172,8 @@ class RayExecutor:
             return []
         stream = self._task.options(**options).remote(job, self._board)
         began, finished, cancelled = threading.Event(), threading.Event(), threading.Event()
-        watcher = threading.Thread(target=self._stop_on_request, args=(job.run_id, stream, stop, began, finished,
-                                                                        cancelled), name=f"ray-stop-{job.run_id}",
+        watcher = threading.Thread(target=self._forward, args=(job.run_id, stream, stop, controls or Controls(), began,
+                                                                finished, cancelled), name=f"ray-controls-{job.run_id}",
                                    daemon=True)
         watcher.start()
         pid, ended, lost = None, False, "The Ray task training this run ended without saying how the run ended."
@@ -187,12 +199,15 @@ class RayExecutor:
             raise WorkerLost(lost)
         return []
 
-    def _stop_on_request(self, run_id: str, stream: Any, stop: Stop, began: threading.Event,
-                         finished: threading.Event, cancelled: threading.Event) -> None:
-        """On a stop: ask the task to stop at its next step, then cancel it if it has not ended in time."""
+    def _forward(self, run_id: str, stream: Any, stop: Stop, controls: Controls, began: threading.Event,
+                 finished: threading.Event, cancelled: threading.Event) -> None:
+        """Each command onto the run board; on a stop: ask the task to stop at its next step, then cancel it if it
+        has not ended in time."""
         import ray
 
-        while not stop.wait(0.2):
+        while not stop.is_set():
+            for command in controls.take(timeout=0.2):
+                self._board.command.remote(run_id, command.to_dict())
             if finished.is_set():
                 return
         if began.is_set() and self.stop_grace_s > 0:
