@@ -152,9 +152,12 @@ def live_run(jobs: JobManager, run_id: str) -> None:
         if owner and st.button("Cancel run", key=f"cancel_{run_id}", icon="⏹️"):
             jobs.cancel(run_id)
         place_in_line(jobs, run_id)
-        if owner:
+        controls_first = owner and not is_phone()  # a phone: the curves right under the run's line, controls below
+        if controls_first:
             live_controls(jobs, run_id, c, rule.can_pause(me, run.status), rule.mode)
         live_curves([run_id], key=f"live_{run_id}", epochs=c.epochs, share=me.share if not owner else None)
+        if owner and not controls_first:
+            live_controls(jobs, run_id, c, rule.can_pause(me, run.status), rule.mode)
         return
     _render(jobs, run, owner)
     if owner and run.checkpoint is not None:

@@ -18,15 +18,11 @@ MARGIN = 16  # the main block's padding on each side of a narrow screen (1rem)
 WIDTH = "viewport_width"  # st.session_state key: the browser window's width in CSS pixels
 PROBE = "viewport_probe"  # the probe's key (its reported state)
 
-_probe = st.components.v2.component("cnn_viewport", js="""
-export default function ({parentElement, setStateValue}) {
-  if (parentElement.dataset.reported) return;
-  parentElement.dataset.reported = "1";
-  const width = Math.round(window.innerWidth), app = document.querySelector("[data-testid=stApp]");
-  // Report once the page has settled: its script run ended, every element drawn (no skeleton left while an
-  // element's code loads) and nothing changed for 300 ms. A report sent at once, while the first run still
-  // streamed its elements, left the Train form's widgets at their defaults instead of the values the script had
-  // set through st.session_state (learning rate 0, Train disabled).
+# Calls `then()` once the page has settled: its script run ended, every element drawn (no skeleton left while an
+# element's code loads) and nothing changed for 300 ms. Returns the cleanup function a component returns.
+WHEN_SETTLED = """
+function whenSettled(then) {
+  const app = document.querySelector("[data-testid=stApp]");
   const settled = () => !(app && app.dataset.testScriptState && app.dataset.testScriptState !== "notRunning")
     && !document.querySelector("[data-testid=stSkeleton]");
   let timer = null;
@@ -36,8 +32,7 @@ export default function ({parentElement, setStateValue}) {
     timer = setTimeout(() => {
       if (!settled()) return;
       watch.disconnect();
-      document.documentElement.dataset.viewportWidth = width;  // the page's own record of what was reported
-      setStateValue("width", width);
+      then();
     }, 300);
   };
   watch.observe(document.body, {subtree: true, childList: true, attributes: true,
@@ -45,14 +40,30 @@ export default function ({parentElement, setStateValue}) {
   wait();
   return () => { watch.disconnect(); clearTimeout(timer); };
 }
+"""
+
+# A report sent at once, while the first run still streamed its elements, left the Train form's widgets at their
+# defaults instead of the values the script had set through st.session_state (learning rate 0, Train disabled).
+_probe = st.components.v2.component("cnn_viewport", js=WHEN_SETTLED + """
+export default function ({parentElement, setStateValue}) {
+  if (parentElement.dataset.reported) return;
+  parentElement.dataset.reported = "1";
+  const width = Math.round(window.innerWidth);
+  return whenSettled(() => {
+    document.documentElement.dataset.viewportWidth = width;  // the page's own record of what was reported
+    setStateValue("width", width);
+  });
+}
 """, isolate_styles=False)
 
-_reveal = st.components.v2.component("cnn_reveal", js="""
+# Scrolls once the page has settled: before, the last run's elements (a phone's long form) still stood below, and
+# when they went the browser clamped the scroll to the new, shorter page's bottom.
+_reveal = st.components.v2.component("cnn_reveal", js=WHEN_SETTLED + """
 export default function ({parentElement}) {
   if (parentElement.dataset.revealed) return;
   parentElement.dataset.revealed = "1";
   parentElement.style.scrollMarginTop = "4rem";  // below Streamlit's header bar
-  requestAnimationFrame(() => parentElement.scrollIntoView({block: "start"}));
+  return whenSettled(() => parentElement.scrollIntoView({block: "start"}));
 }
 """, isolate_styles=False)
 
