@@ -1,4 +1,5 @@
-"""Draw: a digit on the canvas, read by your model as you draw: probabilities, preprocessing, feature maps, saliency."""
+"""Draw: a digit on the canvas, read by your model as you draw: probabilities, preprocessing, feature maps, saliency;
+and the model as a stand-alone web page."""
 
 import streamlit as st
 
@@ -6,8 +7,9 @@ from cnn_core.inspect import conv_layers, inspectable_layers
 from cnn_core.live import analyse_drawing
 from cnn_core.plots.inspect import feature_map_figure, image_strip, probability_figure, saliency_figure
 from ui.classroom import share_button
-from ui.model_picker import pick_checkpoint
+from ui.model_picker import PICKED, pick_checkpoint
 from ui.navigation import through_app
+from ui.web_export import web_page_offer
 
 through_app()
 SALIENCY = {"gradient × input": "grad_x_input", "Grad-CAM": "gradcam"}
@@ -29,6 +31,7 @@ with left:
     layer = st.selectbox("Feature maps of layer", layers, key="draw_layer") if layers else None
     methods = list(SALIENCY) if conv_layers(model) else ["gradient × input"]  # Grad-CAM needs a conv layer
     method = st.radio("Saliency", methods, horizontal=True, key="draw_saliency")
+    web_page_offer(ckpt, st.session_state.get(PICKED), layer)  # this model in the browser alone, no server
 
 # Test hook: AppTest cannot draw, so an RGBA numpy array in st.session_state["draw_image"] stands in for the canvas.
 image = st.session_state.get("draw_image")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from streamlit_ui import ONE, REPO, ZERO, screenshot
+from streamlit_ui import MNIST_MODEL, ONE, REPO, ZERO, choose, needs_page, open_page, screenshot, wait_idle
 from web_ui import analyse_on_page, clear, draw, open_web_page, prediction, serve_folder
 
 if str(REPO) not in sys.path:
@@ -68,6 +68,22 @@ def test_the_static_space_serves_the_page_over_http(page, tmp_path, console_erro
         open_web_page(page, f"{url}/")
         draw(page, ZERO)
         assert prediction(page) == "0"
+    assert not console_errors, console_errors
+
+
+@needs_page("draw.py")
+def test_the_draw_pages_link_opens_the_model_as_a_page_served_by_the_app(app, page, console_errors):
+    open_page(page, f"{app.url}/draw")
+    choose(page, "Model", MNIST_MODEL)
+    wait_idle(page)
+    link = page.get_by_role("link", name="Open this model as a stand-alone page")
+    with page.context.expect_page() as opened:
+        link.click()
+    web = opened.value
+    open_web_page(web, web.url)
+    assert "/web/page?model=pretrained" in web.url and web.title() == "CNN studio · lenet5_bn · mnist"
+    draw(web, ONE)
+    assert prediction(web) == "1"
     assert not console_errors, console_errors
 
 
