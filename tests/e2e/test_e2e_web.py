@@ -128,3 +128,15 @@ def test_mouse_strokes_give_the_servers_answers(page, pages):
         seen = np.frombuffer(base64.b64decode(page.evaluate("canvasBase64()")), np.uint8).reshape(280, 280, 4)
         server = analyse_drawing(ckpt.model, ckpt.info, seen)
         assert shown == ckpt.info.classes[server.prediction], f"stroke {i}"
+
+
+def test_the_latency_bench_times_the_page(browser, pages):
+    """bench/web_latency.py's page half on two drawings: what it measures is there to measure."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("web_latency_bench", REPO / "bench" / "web_latency.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    result = bench.measure_web_page(browser, pages[MNIST].as_uri(), 2)
+    assert result["n"] == 2 and not result["misread"]
+    assert 0 < result["median_ms"] < 5_000 and 0 < result["compute_median_ms"] <= result["max_ms"]
