@@ -22,6 +22,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from cnn_core.checkpoints import Checkpoint
 from cnn_core.export import _prepare, base_name, onnx_model
 from cnn_core.inspect import feature_maps, inspectable_layers
@@ -46,7 +48,8 @@ def vendor_runtime(package: Path, out: Path = VENDOR) -> Path:
     version = json.loads((package / "package.json").read_text())["version"]
     out.mkdir(parents=True, exist_ok=True)
     js = (package / "dist" / ORT_JS).read_text()
-    (out / ORT_JS).write_text("\n".join(line for line in js.splitlines() if not line.startswith("//# sourceMappingURL")))
+    kept = (line for line in js.splitlines() if not line.startswith("//# sourceMappingURL"))  # no map to fetch
+    (out / ORT_JS).write_text("\n".join(kept))
     (out / f"{ORT_WASM}.gz").write_bytes(gzip.compress((package / "dist" / ORT_WASM).read_bytes(), 9, mtime=0))
     (out / VERSION).write_text(f"{version}\n")
     return out
@@ -77,11 +80,8 @@ def default_layer(ckpt: Checkpoint) -> str | None:
 def page_metadata(ckpt: Checkpoint, layer: str | None, ort_version: str) -> dict[str, Any]:
     """What page.js needs besides the model: input size, normalization, classes, the maps' layer and shape."""
     size = ckpt.model.input_size
-    maps = None
-    if layer is not None:
-        import torch
-
-        maps = list(feature_maps(ckpt.model, torch.zeros(1, 1, size, size), [layer])[layer].shape)  # (C, H, W)
+    blank = torch.zeros(1, 1, size, size)
+    maps = None if layer is None else list(feature_maps(ckpt.model, blank, [layer])[layer].shape)  # (C, H, W)
     return {
         "title": f"{ckpt.meta['model']} · {ckpt.info.name}",
         "model": ckpt.meta["model"], "dataset": ckpt.info.name, "classes": list(ckpt.info.classes),

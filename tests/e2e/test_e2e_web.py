@@ -1,5 +1,6 @@
 """The exported web page (cnn_core/webpage.py) in Chromium, opened as a file as from a USB stick: the mouse draws,
-the page predicts (and so it does served by a static web host, as the static Space); and on a few dozen drawings its JS preprocessing + onnxruntime-web give the server's answers
+the page predicts (as it does served by a static host, as the static Space, or by the app from the Draw page's
+link); and on a few dozen drawings its JS preprocessing + onnxruntime-web give the server's answers
 (cnn_core.live.analyse_drawing): the same model input, the same class, the same probabilities and maps.
 
 Needs onnxruntime-web vendored (`make web`, which `make test` runs): skipped loudly without it, failed under CI=true.
@@ -105,7 +106,7 @@ def test_the_page_gives_the_servers_answers(page, pages, checkpoint, console_err
         worst_probs = max(worst_probs, float(np.abs(np.asarray(web["probs"]) - server.probs).max()))
         maps = np.asarray(web["maps"], np.float32).reshape(server.maps.shape)
         worst_maps = max(worst_maps, float((np.abs(maps - server.maps) / (1 + np.abs(server.maps))).max()))
-        assert web["prediction"] == server.prediction, f"drawing {i}: page {web['prediction']}, server {server.prediction}"
+        assert web["prediction"] == server.prediction, f"#{i}: page {web['prediction']}, server {server.prediction}"
         assert web["shown"] == ckpt.info.classes[server.prediction]
     print(f"\n{checkpoint.stem}: {len(images)} drawings, max |input difference| {worst_input:.2g}, "
           f"max |probability difference| {worst_probs:.2g}, max relative maps difference {worst_maps:.2g}")
