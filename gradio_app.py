@@ -3,26 +3,37 @@
     python gradio_app.py    # http://127.0.0.1:7861 (GRADIO_SERVER_NAME / GRADIO_SERVER_PORT change it)
 
 The same pipeline as the Streamlit app: cnn_core.drawing.preprocess, cnn_core.inspect, cnn_core.plots.
+On a ZeroGPU Space the `spaces` package lends `train_on_gpu` a GPU for each call (elsewhere it runs as it is).
 """
 
 from __future__ import annotations
 
 import os
+import time
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+try:  # Hugging Face's ZeroGPU: imported before torch, as it asks; absent (or a no-op) anywhere else
+    import spaces
+except ImportError:
+    spaces = None
 
 import gradio as gr
 import numpy as np
 import plotly.graph_objects as go
 
 from cnn_core.access import server_access
-from cnn_core.checkpoints import Checkpoint, CheckpointError, available_checkpoints, load_checkpoint
+from cnn_core.checkpoints import Checkpoint, CheckpointError, available_checkpoints, load_checkpoint, save_checkpoint
+from cnn_core.config import TrainConfig
+from cnn_core.data import DATASETS
 from cnn_core.drawing import preprocess
 from cnn_core.inspect import feature_maps, inspectable_layers, predict
 from cnn_core.plots.inspect import feature_map_figure, image_strip
 from cnn_core.runs import runs_dir
 from cnn_core.runtime import serve_threads
+from cnn_core.train import fit
 
 ROOT = Path(__file__).resolve().parent
 BLANK_HINT = ("✏️ Pick the brush (left of the sketchpad) and draw a digit — big, in the middle — "
@@ -112,6 +123,29 @@ def classify(drawing: dict[str, Any] | np.ndarray | None, checkpoint: str | None
             image_strip(list(arrays), list(titles), ncols=len(arrays)),
             feature_map_figure(maps) if maps is not None else None,
             message)
+
+
+GPU_SECONDS = 120  # what a call may hold a ZeroGPU GPU for: a few epochs of LeNet on MNIST with time to spare
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def on_gpu(duration: int) -> Callable[[F], F]:
+    """spaces.GPU(duration=…) where the `spaces` package is installed (on a ZeroGPU Space each call of the
+    decorated function gets a GPU for up to `duration` seconds; off Spaces the package changes nothing), else
+    no decorator at all."""
+    if spaces is None:
+        return lambda fn: fn
+    return spaces.GPU(duration=duration)
+
+
+@on_gpu(GPU_SECONDS)
+def train_on_gpu(config: TrainConfig) -> Path:
+    """Train `config` (device auto: the GPU that ZeroGPU lends for this call, else the CPU) and save the model
+    in $CNN_RUNS_DIR/.gradio/; returns the checkpoint's path. A file, not the model: on ZeroGPU the call runs
+    in a process of its own and what it returns is pickled back."""
+    state = fit(config)
+    path = runs_dir() / ".gradio" / f"{time.strftime('%Y%m%d-%H%M%S')}-{config.model}-{os.getpid()}.safetensors"
+    return save_checkpoint(path, state.model.cpu(), config, state.history, DATASETS[config.dataset])
 
 
 def build_demo() -> gr.Blocks:

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from PIL import Image
 
 from cnn_core.data import normalize
@@ -93,21 +92,44 @@ def preprocess(image: np.ndarray, input_size: int = 28, mean: float = 0.1307, st
 def _fit(img: np.ndarray, box: int) -> np.ndarray:
     """(h, w) → scaled, anti-aliased, so the longer side is `box`; strongest ink scaled to 1."""
     scale = box / max(img.shape)
-    size = tuple(max(1, round(n * scale)) for n in img.shape)
-    x = F.interpolate(torch.from_numpy(img)[None, None], size=size, mode="bilinear", antialias=True)
-    fitted = x[0, 0].numpy()
-    return fitted / fitted.max()
+    height, width = (max(1, round(n * scale)) for n in img.shape)
+    fitted = antialias_matrix(img.shape[0], height) @ img.astype(np.float64) @ antialias_matrix(img.shape[1], width).T
+    return (fitted / fitted.max()).astype(np.float32)
+
+
+def antialias_matrix(n_in: int, n_out: int) -> np.ndarray:
+    """(n_out, n_in) float64: linear resizing along one axis with a triangle filter widened by the shrink factor,
+    the weights of F.interpolate(mode="bilinear", antialias=True) (and PIL); each row sums to 1.
+
+    As two matrices rather than F.interpolate itself: the same values (to 1e-7), and also right where torch
+    2.14 is not (an output one pixel wide, e.g. a thin upright stroke, repeats the top row's value); the web
+    page's preprocess.js computes exactly these weights."""
+    scale = n_in / n_out
+    support, stretch = (scale, 1 / scale) if scale >= 1 else (1.0, 1.0)
+    weights = np.zeros((n_out, n_in))
+    for i in range(n_out):
+        center = scale * (i + 0.5)
+        lo, hi = max(int(center - support + 0.5), 0), min(int(center + support + 0.5), n_in)
+        w = np.maximum(0.0, 1 - np.abs((np.arange(lo, hi) - center + 0.5) * stretch))
+        weights[i, lo:hi] = w / w.sum()
+    return weights
 
 
 def _center_by_mass(img: np.ndarray, field: int) -> np.ndarray:
     """Paste (h, w) into (field, field) with its centre of mass at (field/2, field/2), never cut off."""
     ys, xs = np.indices(img.shape)
-    com_y, com_x = (ys * img).sum() / img.sum(), (xs * img).sum() / img.sum()
-    top = int(np.clip(round(field / 2 - com_y), 0, field - img.shape[0]))
-    left = int(np.clip(round(field / 2 - com_x), 0, field - img.shape[1]))
+    total = img.sum(dtype=np.float64)
+    top = _offset(field / 2 - (ys * img).sum() / total, field - img.shape[0])
+    left = _offset(field / 2 - (xs * img).sum() / total, field - img.shape[1])
     out = np.zeros((field, field), dtype=np.float32)
     out[top : top + img.shape[0], left : left + img.shape[1]] = img
     return out
+
+
+def _offset(shift: float, most: int) -> int:
+    """`shift` rounded half to even, within [0, most]. Snapped to 1/64 pixel first, so that a centre of mass
+    exactly halfway (a symmetric drawing) rounds the same whatever order its sums were added in."""
+    return int(np.clip(np.rint(np.rint(shift * 64) / 64), 0, most))
 
 
 def upscale_digit(img28: np.ndarray | torch.Tensor, size: int = 280) -> np.ndarray:

@@ -1,4 +1,5 @@
-"""Exports of a checkpoint: safetensors + JSON, TorchScript, ONNX, and a standalone PyTorch training script.
+"""Exports of a checkpoint: safetensors + JSON, TorchScript, ONNX, and a standalone PyTorch training script
+(and, through cnn_core/webpage.py, a stand-alone web page: `--format web`).
 
 Every export takes the model's normalized (B, 1, S, S) input and returns logits (B, 10); the JSON file
 (and the metadata inside TorchScript and ONNX) says S, the mean/std and the class names.
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import io
 import json
 import time
 import warnings
@@ -90,26 +92,57 @@ def export_torchscript(ckpt: Checkpoint | Path | str, folder: Path) -> Path:
     return path
 
 
+class _WithMaps(nn.Module):
+    """A Net that also returns the output of its child `layer`: (B, 1, S, S) → (logits (B, K), maps (B, C, H, W))."""
+
+    def __init__(self, model: nn.Sequential, layer: str):
+        super().__init__()
+        self.model, self.layer = model, layer
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        maps = x
+        for name, module in self.model.named_children():
+            x = module(x)
+            if name == self.layer:
+                maps = x
+        return x, maps
+
+
+def onnx_model(ckpt: Checkpoint, layer: str | None = None) -> Any:
+    """The model as an onnx.ModelProto: 'input' (batch, 1, S, S) → 'logits' (batch, K) and, when `layer` is
+    named, 'maps' (batch, C, H, W), that layer's output; the metadata says S, mean, std, classes and the layer."""
+    import onnx
+
+    model = copy.deepcopy(ckpt.model).eval()  # a copy: the model may be shared
+    names = dict(model.named_children())
+    if layer is not None and layer not in names:
+        raise ValueError(f"{ckpt.meta['model']} has no layer {layer!r}; choose from {', '.join(names)}.")
+    outputs = ["logits"] if layer is None else ["logits", "maps"]
+    size = ckpt.model.input_size
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():  # the TorchScript-based exporter: the dynamo one needs onnxscript, not a dependency
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.onnx.export(model if layer is None else _WithMaps(model, layer), (torch.zeros(1, 1, size, size),),
+                          buffer, dynamo=False, input_names=["input"], output_names=outputs,
+                          opset_version=ONNX_OPSET, dynamic_axes={name: {0: "batch"} for name in ["input", *outputs]})
+    proto = onnx.load_from_string(buffer.getvalue())
+    meta = export_metadata(ckpt)
+    onnx.helper.set_model_props(proto, {
+        "model": meta["model"], "dataset": meta["dataset"], "classes": json.dumps(meta["classes"]),
+        "mean": str(ckpt.info.mean), "std": str(ckpt.info.std), "input_size": str(size),
+        **({"maps_layer": layer} if layer is not None else {}),
+    })
+    onnx.checker.check_model(proto)
+    return proto
+
+
 def export_onnx(ckpt: Checkpoint | Path | str, folder: Path) -> Path:
     """`<name>.onnx`: input 'input' (batch, 1, S, S) with a dynamic batch axis → 'logits' (batch, 10)."""
     import onnx
 
     ckpt, folder = _prepare(ckpt, folder)
     path = folder / f"{base_name(ckpt)}.onnx"
-    size = ckpt.model.input_size
-    with warnings.catch_warnings():  # the TorchScript-based exporter: the dynamo one needs onnxscript, not a dependency
-        warnings.simplefilter("ignore", DeprecationWarning)
-        torch.onnx.export(copy.deepcopy(ckpt.model).eval(), (torch.zeros(1, 1, size, size),), str(path), dynamo=False,
-                          input_names=["input"], output_names=["logits"], opset_version=ONNX_OPSET,
-                          dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}})
-    model = onnx.load(str(path))
-    meta = export_metadata(ckpt)
-    onnx.helper.set_model_props(model, {
-        "model": meta["model"], "dataset": meta["dataset"], "classes": json.dumps(meta["classes"]),
-        "mean": str(ckpt.info.mean), "std": str(ckpt.info.std), "input_size": str(size),
-    })
-    onnx.checker.check_model(model)
-    onnx.save(model, str(path))
+    onnx.save(onnx_model(ckpt), str(path))
     return path
 
 
@@ -351,7 +384,14 @@ def format_size(n_bytes: int) -> str:
 def cmd_export(args: argparse.Namespace) -> int:
     ckpt = load_checkpoint(Path(args.checkpoint))
     folder = Path(args.out) if args.out else Path("build") / "export" / base_name(ckpt)
-    paths = export_all(ckpt, folder) if args.format == "all" else {args.format: EXPORTERS[args.format](ckpt, folder)}
+    if args.format == "web":  # needs onnxruntime-web vendored (`make web`); raises NoRuntime with a sentence if not
+        from cnn_core.webpage import export_web
+
+        paths = {"web": export_web(ckpt, folder, args.layer)}
+    elif args.format == "all":
+        paths = export_all(ckpt, folder)
+    else:
+        paths = {args.format: EXPORTERS[args.format](ckpt, folder)}
     width = max(len(fmt) for fmt in paths)
     for fmt, path in paths.items():
         print(f"{fmt.ljust(width)}  {format_size(path.stat().st_size).rjust(9)}  {path}")
@@ -359,9 +399,13 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def add_export_command(subparsers: argparse._SubParsersAction) -> None:
-    """Register `export CHECKPOINT --format … --out DIR` on the CLI's subparsers."""
-    parser = subparsers.add_parser("export", help="export a checkpoint: safetensors + JSON, TorchScript, ONNX, script")
+    """Register `export CHECKPOINT --format … --out DIR [--layer NAME]` on the CLI's subparsers."""
+    parser = subparsers.add_parser("export", help="export a checkpoint: safetensors + JSON, TorchScript, ONNX, script, "
+                                                  "or a stand-alone web page")
     parser.add_argument("checkpoint", help="a .safetensors checkpoint")
-    parser.add_argument("--format", default="all", choices=["all", *FORMATS], help="what to write (default: all)")
+    parser.add_argument("--format", default="all", choices=["all", *FORMATS, "web"],
+                        help="what to write (default: all, every format but web); web: <model>-<dataset>.html, one "
+                             "self-contained page that draws and predicts in the browser (needs `make web` once)")
+    parser.add_argument("--layer", help="web: the layer whose feature maps the page shows (default: the first conv)")
     parser.add_argument("--out", help="folder for the files (default: build/export/<model>-<dataset>)")
     parser.set_defaults(func=cmd_export)

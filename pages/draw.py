@@ -1,4 +1,5 @@
-"""Draw: a digit on the canvas, read by your model as you draw: probabilities, preprocessing, feature maps, saliency."""
+"""Draw: a digit on the canvas, read by your model as you draw: probabilities, preprocessing, feature maps, saliency;
+and the model as a stand-alone web page."""
 
 import streamlit as st
 
@@ -8,9 +9,10 @@ from cnn_core.live import analyse_drawing
 from cnn_core.plots.inspect import feature_map_figure, image_strip, probability_figure, saliency_figure
 from ui.classroom import share_button
 from ui.draw_view import draw_layout, show_reading
-from ui.model_picker import pick_checkpoint
+from ui.model_picker import PICKED, pick_checkpoint
 from ui.navigation import through_app
 from ui.viewport import canvas_side, is_phone, plotly_chart
+from ui.web_export import web_page_offer
 
 through_app()
 SALIENCY = {"gradient × input": "grad_x_input", "Grad-CAM": "gradcam"}
@@ -35,6 +37,8 @@ layers = inspectable_layers(model)
 layer = at.layer.selectbox("Feature maps of layer", layers, key="draw_layer") if layers else None
 methods = list(SALIENCY) if conv_layers(model) else ["gradient × input"]  # Grad-CAM needs a conv layer
 method = at.method.radio("Saliency", methods, horizontal=True, key="draw_saliency")
+with at.web:
+    web_page_offer(ckpt, st.session_state.get(PICKED), layer)  # this model in the browser alone, no server
 
 # Test hook: AppTest cannot draw, so an RGBA numpy array in st.session_state["draw_image"] stands in for the canvas.
 image = st.session_state.get("draw_image")

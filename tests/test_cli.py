@@ -107,3 +107,18 @@ def test_sweep_trains_a_grid_as_one_group_ranked(tiny_data_dir, tmp_path):
     bad = subprocess.run([sys.executable, "-m", "cnn_core", "sweep", "--grid", "colour=red"], cwd=tmp_path,
                          capture_output=True, text=True, timeout=300, env=cli_env(runs))
     assert bad.returncode == 2 and "FIELD=V1,V2" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_export_web_writes_the_page_and_names_a_wrong_layer(tmp_path):
+    from cnn_core.webpage import runtime_version
+
+    checkpoint = os.path.join(os.getcwd(), "checkpoints", "lenet5_bn-mnist.safetensors")
+    done = run_cli("export", checkpoint, "--format", "web", "--layer", "fc1", "--out", str(tmp_path), cwd=tmp_path)
+    assert done.returncode == 2 and "error:" in done.stderr and "Traceback" not in done.stderr
+    assert ("choose one of conv1" if runtime_version() else "make web") in done.stderr
+    if runtime_version() is None:
+        return
+    done = run_cli("export", checkpoint, "--format", "web", "--out", str(tmp_path), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split()[:3] == ["web", done.stdout.split()[1], "MB"]
+    assert (tmp_path / "lenet5_bn-mnist.html").stat().st_size > 1e6

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from cnn_core.drawing import CANVAS_SIDE, canvas_to_gray, is_blank, preprocess, scaled_stroke, upscale_digit
+from cnn_core.drawing import CANVAS_SIDE, antialias_matrix, canvas_to_gray, is_blank, preprocess, scaled_stroke, upscale_digit
 
 
 def black_canvas(mask: np.ndarray) -> np.ndarray:
@@ -163,3 +163,29 @@ def test_a_digit_drawn_on_any_canvas_size_with_the_scaled_pen_gives_the_same_inp
     assert same.mean() < 0.01 and same.max() < 0.15, (same.mean(), same.max())
     differs = np.abs(unscaled.resized - desktop.resized)
     assert differs.mean() > 3 * same.mean(), "the test would not notice an unscaled pen"
+
+
+def test_fitting_matches_torch_antialiased_resize():
+    rng = np.random.default_rng(0)
+    for h, w in [(280, 200), (37, 90), (12, 5), (150, 150)]:
+        img = rng.random((h, w)).astype(np.float32)
+        size = (max(1, round(h * 20 / max(h, w))), max(1, round(w * 20 / max(h, w))))
+        ref = torch.nn.functional.interpolate(torch.from_numpy(img)[None, None], size=size, mode="bilinear",
+                                              antialias=True)[0, 0].numpy()
+        mine = antialias_matrix(h, size[0]) @ img.astype(np.float64) @ antialias_matrix(w, size[1]).T
+        np.testing.assert_allclose(mine, ref, rtol=0, atol=1e-6)
+
+
+def test_a_thin_upright_stroke_is_fitted_one_pixel_wide_with_its_ink_all_the_way_down():
+    mask = np.zeros((280, 280), dtype=bool)
+    mask[20:260, 138:143] = True  # 240 tall, 5 wide: fitted 20x1 (torch's own resize repeated the top pixel)
+    steps = preprocess(black_canvas(mask))
+    assert steps.fitted.shape == (20, 1) and steps.fitted.min() > 0.9
+
+
+def test_a_symmetric_drawing_is_centred_the_same_whatever_the_order_of_the_sums():
+    mask = np.zeros((280, 280), dtype=bool)
+    mask[40:240, 100:180] = True  # fitted 20x8: centre of mass exactly at 3.5, a half to round (to even: 10)
+    steps = preprocess(black_canvas(mask))
+    cols = np.nonzero(steps.centered.any(0))[0]
+    assert (cols[0], cols[-1]) == (10, 17)

@@ -192,3 +192,50 @@ def test_served_app_predicts_through_gradio_client(served, model_path, tmp_path)
         assert steps["type"] == "plotly" and maps["type"] == "plotly"
         if want is not None:
             assert label["label"] == want
+
+
+def fresh_gradio_app(monkeypatch, spaces_module):
+    """gradio_app.py imported anew (as its own module) with `spaces_module` as the `spaces` package (None: absent)."""
+    import importlib.util
+
+    monkeypatch.setitem(sys.modules, "spaces", spaces_module)  # None in sys.modules: `import spaces` fails
+    spec = importlib.util.spec_from_file_location("gradio_app_fresh", ROOT / "gradio_app.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_train_on_gpu_asks_zerogpu_for_a_gpu_when_spaces_is_installed(monkeypatch):
+    import types
+
+    asked = []
+
+    def gpu(task=None, *, duration=None, size=None):  # the shape of spaces.GPU(duration=…)
+        def lend(fn):
+            asked.append((fn.__name__, duration))
+            return types.SimpleNamespace(zerogpu=True, fn=fn)
+        return lend
+
+    module = fresh_gradio_app(monkeypatch, types.SimpleNamespace(GPU=gpu))
+    assert asked == [("train_on_gpu", module.GPU_SECONDS)] and module.train_on_gpu.zerogpu
+    plain = fresh_gradio_app(monkeypatch, None)
+    assert plain.spaces is None and plain.train_on_gpu.__name__ == "train_on_gpu"  # no spaces: no decorator
+
+
+def test_the_spaces_package_changes_nothing_off_spaces():
+    spaces = pytest.importorskip("spaces")
+    assert gradio_app.spaces is spaces and not os.environ.get("SPACES_ZERO_GPU")
+    assert spaces.GPU(duration=5)(len) is len  # the decorator hands the function back as it is
+    assert gradio_app.train_on_gpu.__name__ == "train_on_gpu" and not hasattr(gradio_app.train_on_gpu, "zerogpu")
+
+
+def test_train_on_gpu_trains_and_saves_a_checkpoint(tiny_data_dir, tmp_path, monkeypatch):
+    from cnn_core.checkpoints import load_checkpoint
+
+    monkeypatch.setenv("CNN_RUNS_DIR", str(tmp_path / "runs"))
+    config = TrainConfig(model="mlp", model_args={"hidden": 16}, epochs=1, train_subset=256, val_size=64,
+                         batch_size=64, device="cpu")
+    path = gradio_app.train_on_gpu(config)
+    assert path.parent == tmp_path / "runs" / ".gradio"  # a dot folder: not listed as a run
+    ckpt = load_checkpoint(path)
+    assert ckpt.meta["model"] == "mlp" and ckpt.test_acc is not None

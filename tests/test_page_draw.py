@@ -89,3 +89,28 @@ def test_a_model_without_conv_layers_still_reads_the_drawing(studio, digit):
     assert at.radio(key="draw_saliency").options == ["gradient × input"]
     assert any("no feature maps" in i.value for i in at.info)
     assert [t["type"] for t in chart(at, "heat")["data"]] == ["heatmap", "heatmap"]
+
+
+def test_the_model_is_offered_as_a_web_page_to_download_and_to_open(studio):
+    from cnn_core.webpage import runtime_version
+
+    at = open_draw()
+    if runtime_version() is None:  # no `make web` here: a sentence instead of the button
+        assert any("make web" in c.value for c in at.caption) and not at.get("download_button")
+        return
+    [download] = at.get("download_button")
+    assert download.proto.label == "Download as a web page" and download.proto.deferred_file_id  # built when pressed
+    [link] = at.get("link_button")
+    assert link.proto.label == "Open this model as a stand-alone page"
+    assert link.proto.url == "/web/page?model=pretrained+%C2%B7+tiny-mnist&layer=conv1"
+    at.selectbox(key="draw_layer").set_value("act2").run()
+    assert at.get("link_button")[0].proto.url.endswith("&layer=act2")  # the maps the page shows follow the choice
+
+
+def test_without_the_web_runtime_the_page_says_how_to_get_it(studio, monkeypatch):
+    import ui.web_export
+
+    monkeypatch.setattr(ui.web_export, "runtime_version", lambda: None)
+    at = open_draw()
+    assert not at.exception and not at.get("download_button") and not at.get("link_button")
+    assert any("make web" in c.value for c in at.caption)

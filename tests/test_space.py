@@ -143,3 +143,36 @@ def test_the_dockerfile_cmd_serves_the_assembled_app(space, tmp_path):
             assert page.status == 200 and "<html" in page.read().decode().lower()
     finally:
         stop_process(proc)
+
+
+needs_web_runtime = pytest.mark.skipif(
+    not (ROOT / "cnn_core" / "web" / "vendor" / "VERSION").is_file() and os.environ.get("CI", "").lower() != "true",
+    reason="onnxruntime-web is not vendored here (`make web`): the static Space is not assembled")
+
+
+@needs_web_runtime
+def test_static_kind_makes_a_static_space_of_one_page(tmp_path):
+    import re
+
+    folder = assemble.assemble(tmp_path / "static", kind="static")
+    meta = front_matter(folder)
+    assert meta["sdk"] == "static" and meta["app_file"] == "index.html" and "app_port" not in meta
+    assert meta["title"] and meta["emoji"] and {meta["colorFrom"], meta["colorTo"]} <= SPACE_COLORS
+    assert 0 < len(meta["short_description"]) <= 60
+    assert sorted(p.name for p in folder.iterdir()) == ["README.md", "index.html"]
+    page = (folder / "index.html").read_text(encoding="utf-8")
+    info = json.loads(re.search(r'<script type="application/json" id="meta">(.*?)</script>', page, re.DOTALL).group(1))
+    assert (info["model"], info["dataset"], info["source"]) == ("lenet5_bn", "mnist", "lenet5_bn-mnist.safetensors")
+    assert (folder / "index.html").stat().st_size < assemble.MAX_FILE_MB * 1e6  # pushable without LFS
+    assert "lenet5_bn" in (folder / "README.md").read_text() and "{model}" not in (folder / "README.md").read_text()
+    assemble.assemble(folder, kind="static")  # an earlier static assembly is replaced like the others
+    assert sorted(p.name for p in folder.iterdir()) == ["README.md", "index.html"]
+
+
+def test_static_kind_without_the_web_runtime_says_what_to_run(tmp_path, monkeypatch):
+    import cnn_core.webpage
+
+    monkeypatch.setattr(cnn_core.webpage, "runtime_version", lambda folder=None: None)
+    with pytest.raises(SystemExit, match="make web"):
+        assemble.assemble(tmp_path / "static", kind="static")
+    assert not (tmp_path / "static").exists()

@@ -76,10 +76,15 @@ def visitor() -> Visitor:
     cookie, plus the share token of the link, if any; in a class, whether it is the teacher."""
     if not access().private:
         return Visitor()
-    key = visitor_key()
+    return visitor_of(visitor_key(), st.query_params.get("share"))
+
+
+def visitor_of(key: str | None, share: str | None = None) -> Visitor:
+    """The visitor with this secret key (the teacher when it is the class's teacher's key) and share token; also
+    for a request outside any session (a route of ui/stream.py), whose key is its cookie's."""
     room = classroom()
-    teacher = room is not None and hmac.compare_digest(owner_tag(key), room.teacher)
-    return Visitor(key=key, teacher=teacher, share=st.query_params.get("share"))
+    teacher = room is not None and bool(key) and hmac.compare_digest(owner_tag(key), room.teacher)
+    return Visitor(key=key or None, teacher=teacher, share=share)
 
 
 def readable_run(jobs: JobManager, run_id: str) -> RunInfo | None:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from cnn_core.access import Access, Visitor
 from cnn_core.checkpoints import (Checkpoint, CheckpointEntry, CheckpointError, available_checkpoints,
                                   load_checkpoint, run_label)
 from cnn_core.runs import RunFolder
@@ -47,13 +48,19 @@ def _epoch_slider(entry: CheckpointEntry) -> Path:
 def _visible(entry: CheckpointEntry) -> bool:
     """Pretrained models always; a run's only when this visitor may use it (hosted demo: their own)."""
     rule = access()
+    return entry.kind != "run" or not rule.private or may_use(entry, rule, visitor())
+
+
+def may_use(entry: CheckpointEntry, rule: Access, who: Visitor) -> bool:
+    """Whether `who` may load this checkpoint under `rule`: a pretrained one always; a run's when they may act
+    on the run (locally anyone; hosted its owner; in a class its owner and the teacher)."""
     if entry.kind != "run" or not rule.private:
         return True
     try:
         status = json.loads((entry.path.parent / "status.json").read_text())
     except (OSError, ValueError):
         return False
-    return rule.can_act(visitor(), status)
+    return rule.can_act(who, status)
 
 
 def open_run_in(page: str, run_id: str) -> None:

@@ -199,8 +199,11 @@ async def board_events(request: Request) -> Response:
 
 
 def routes() -> list[Route]:
-    """The extra routes app.py's st.App serves beside Streamlit's own."""
-    return [Route("/api/runs/{run_id}/events", run_events), Route("/api/class/board/events", board_events)]
+    """The extra routes app.py's st.App serves beside Streamlit's own (and a model as a web page: ui/web_export.py)."""
+    from ui.web_export import PAGE_ROUTE, web_page_route
+
+    return [Route("/api/runs/{run_id}/events", run_events), Route("/api/class/board/events", board_events),
+            Route(PAGE_ROUTE, web_page_route)]
 
 
 class VisitorCookie:

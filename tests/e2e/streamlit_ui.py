@@ -27,6 +27,24 @@ HINT = "Draw a digit"  # a blank canvas shows a hint with these words
 MNIST_MODEL = "pretrained · lenet5_bn-mnist"  # the model picker's label of checkpoints/lenet5_bn-mnist.safetensors
 
 
+# Arm: forget the last timestamps; a capturing listener stamps every mouse-up (it reaches window from the shadow root).
+ARM_JS = """() => {
+  window.__e2eUp = null; window.__e2eChanged = null;
+  if (!window.__e2eListening) {
+    window.addEventListener('mouseup', () => { window.__e2eUp = performance.now(); }, true);
+    window.__e2eListening = true;
+  }
+}"""
+# Polled on every animation frame: the first frame where the Prediction shows text it did not show before.
+CHANGED_JS = """(before) => {
+  const metric = document.querySelector('[data-testid=stMetricValue]');
+  const text = metric ? metric.textContent.trim() : null;
+  if (window.__e2eUp === null || text === null || text === before) return false;
+  window.__e2eChanged = performance.now();
+  return text;
+}"""
+
+
 def needs_page(file: str):
     """Skip only while pages/<file> is not in the repo: once it lands, the test runs."""
     return pytest.mark.skipif(not (REPO / "pages" / file).exists(), reason=f"pages/{file} does not exist yet")

@@ -11,31 +11,13 @@ import statistics
 
 import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
-from streamlit_ui import (ARTIFACTS, MNIST_MODEL, ONE, ZERO, choose, clear_canvas, needs_page,
+from streamlit_ui import (ARM_JS, ARTIFACTS, CHANGED_JS, MNIST_MODEL, ONE, ZERO, choose, clear_canvas, needs_page,
                           open_page, prediction, screenshot, stroke, wait_idle)
 
 pytestmark = [pytest.mark.latency, needs_page("draw.py")]
 STROKES = 20
 LOST_AFTER_MS = 15_000  # no prediction this long after the mouse-up (the median is < 1 s): the stroke was lost
 GOAL_RATIO = 1.2  # the Draw page, all its views on, within 1.2x of the floor
-
-# Arm: forget the last timestamps; a capturing listener stamps every mouse-up (it reaches window from the shadow root).
-ARM_JS = """() => {
-  window.__e2eUp = null; window.__e2eChanged = null;
-  if (!window.__e2eListening) {
-    window.addEventListener('mouseup', () => { window.__e2eUp = performance.now(); }, true);
-    window.__e2eListening = true;
-  }
-}"""
-# Polled on every animation frame: the first frame where the Prediction shows text it did not show before.
-CHANGED_JS = """(before) => {
-  const metric = document.querySelector('[data-testid=stMetricValue]');
-  const text = metric ? metric.textContent.trim() : null;
-  if (window.__e2eUp === null || text === null || text === before) return false;
-  window.__e2eChanged = performance.now();
-  return text;
-}"""
-
 
 def timed_stroke(page, points, name: str, attempts: int = 3) -> tuple[str, float, int]:
     """Draw on a blank canvas; returns the prediction, the ms from the mouse-up to its text appearing, and how
