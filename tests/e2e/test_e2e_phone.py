@@ -102,7 +102,7 @@ def test_a_run_started_on_a_phone_shows_its_live_curve_without_scrolling(fresh_a
     assert float(lr.input_value()) == pytest.approx(recipe.lr)
     choose(phone, "Model", "mlp", tap=True)
     wait_idle(phone)
-    set_number(phone, "Epochs", 3)
+    set_number(phone, "Epochs", 100)  # still training while the test looks (a few epochs of tiny data end in 1 s)
     wait_idle(phone)
     phone.get_by_test_id("stExpander").filter(has_text="More settings").locator("summary").tap()
     wait_idle(phone)
@@ -131,8 +131,10 @@ def test_a_run_started_on_a_phone_shows_its_live_curve_without_scrolling(fresh_a
 
     run_id = phone.url.split("run=")[1].split("&")[0]
     store, deadline = RunStore(Path(fresh_app.env["CNN_RUNS_DIR"])), time.monotonic() + 120
+    assert store.read(run_id).state.is_active, "the run ended before the test looked at its live view"
+    phone.get_by_role("button", name="Cancel run", exact=True).tap()
     while store.read(run_id).state.is_active:
-        assert time.monotonic() < deadline, "the run did not end in 120 s"
+        assert time.monotonic() < deadline, "the run did not stop in 120 s"
         time.sleep(0.5)
     expect(phone.locator(f".st-key-curves_{run_id} .js-plotly-plot")).to_have_count(1, timeout=TIMEOUT_MS)
     wait_idle(phone)
