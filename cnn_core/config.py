@@ -9,6 +9,18 @@ from typing import Any
 OPTIMIZERS = ("sgd", "momentum", "adam", "adamw")
 SCHEDULES = ("none", "step", "cosine", "onecycle")
 DEVICES = ("auto", "cpu", "cuda")
+BATCH_SIZES = (16, 32, 64, 100, 128, 256, 512, 1024)  # the Train form's choices
+FORM_RANGES: dict[str, tuple[float, float]] = {  # the Train form's bounds per number field, (lowest, highest)
+    "epochs": (1, 100),
+    "lr": (0.0, 10.0),
+    "weight_decay": (0.0, 1.0),
+    "momentum": (0.0, 0.99),
+    "label_smoothing": (0.0, 0.5),
+    "patience": (0, 50),
+    "seed": (0, 2**31 - 1),
+    "val_size": (0, 30000),
+    "metrics_every": (1, 1000),
+}
 
 
 class ConfigError(ValueError):

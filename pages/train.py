@@ -9,7 +9,7 @@ from ui.jobs import classroom, hosted_limits, job_manager, visitor
 from ui.live_run import live_run
 from ui.navigation import through_app
 from ui.sweep_form import sweep_form
-from ui.train_form import TRAIN_BUTTON, train_form, train_layout
+from ui.train_form import TRAIN_BUTTON, share_setup, train_form, train_layout
 from ui.viewport import is_phone, reveal
 
 through_app()
@@ -63,6 +63,8 @@ with form:
                 reveal(key="train_reveal")
             if ids := submit(config):
                 st.query_params["run"] = ids[0]
+    if config is not None:
+        share_setup(config)
     with st.expander("Lessons: recipes side by side"):
         lesson = LESSONS[st.selectbox("Lesson", list(LESSONS), key="lesson")]
         st.markdown(lesson.text)

@@ -5,20 +5,22 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import re
 from typing import Any
 
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
-from cnn_core.config import DEVICES, OPTIMIZERS, SCHEDULES, ConfigError, TrainConfig
+from cnn_core.config import BATCH_SIZES, DEVICES, FORM_RANGES, OPTIMIZERS, SCHEDULES, ConfigError, TrainConfig
 from cnn_core.data import DATASETS
 from cnn_core.models import MODELS, ModelSpecError, count_parameters, create_model, layer_table
-from cnn_core.models.custom import ACTIVATIONS, DEFAULT_LAYERS, LAYER_TYPES, describe
-from cnn_core.presets import DEFAULT_PRESET, PRESETS
+from cnn_core.models.custom import ACTIVATIONS, DEFAULT_LAYERS, LAYER_RANGES, LAYER_TYPES, describe
+from cnn_core.presets import DEFAULT_PRESET, PRESETS, recipe_of
+from cnn_core.setup_link import PARAM, decode, encode
 
-BATCH_SIZES = (16, 32, 64, 100, 128, 256, 512, 1024)
 TRAIN_BUTTON = "train_start"  # the Train button's key
 SETTINGS = "train_settings"  # the key of the expander a phone folds the form into
+LINK = "setup_link"  # st.session_state: (the ?setup= text applied to the form, what of it was left out)
 LAYER_DEFAULTS: dict[str, dict[str, Any]] = {
     "conv": {"channels": 8, "kernel": 3, "stride": 1, "padding": 1},
     "pool": {"mode": "max", "size": 2},
@@ -35,10 +37,19 @@ def _key(name: str) -> str:
 
 def apply_preset() -> None:
     """Copy the chosen preset's config into the form's widgets (an on_change callback)."""
-    cfg = PRESETS[st.session_state["preset"]].config
+    _fill(PRESETS[st.session_state["preset"]].config)
+
+
+def _fill(cfg: TrainConfig) -> None:
+    """Write a config into the form's widgets; a custom model's stack and input size into the layer editor."""
     for f in dataclasses.fields(TrainConfig):
         st.session_state[_key(f.name)] = getattr(cfg, f.name)
     st.session_state[_key("softmax")] = bool(cfg.model_args.get("softmax"))
+    if cfg.model == "custom":
+        st.session_state["layers"] = [dict(layer) for layer in cfg.model_args.get("layers", DEFAULT_LAYERS)]
+        st.session_state["custom_input_size"] = cfg.model_args.get("input_size", 28)
+        for key in [k for k in st.session_state if re.fullmatch(r"l\d+_[a-z]+", str(k))]:
+            del st.session_state[key]  # the layer widgets show the new stack's values
 
 
 def _init_state() -> None:
@@ -46,6 +57,37 @@ def _init_state() -> None:
         st.session_state["preset"] = DEFAULT_PRESET
         apply_preset()
     st.session_state.setdefault("layers", [dict(layer) for layer in DEFAULT_LAYERS])
+    text = st.query_params.get(PARAM)
+    if text is not None and st.session_state.get(LINK, (None,))[0] != text:  # a link's setup, applied once
+        config, ignored = decode(text)
+        _fill(config)
+        st.session_state["preset"] = recipe_of(config) or st.session_state["preset"]
+        st.session_state[LINK] = (text, ignored)
+
+
+def _link_notice() -> None:
+    """What the form took from the link it was opened with, and what it left out."""
+    text, ignored = st.session_state.get(LINK, (None, []))
+    if text is None or st.query_params.get(PARAM) != text:
+        return
+    if ignored:
+        st.warning("The form holds this link's setup, except what it could not use: " + " ".join(
+            item if item.endswith(".") else item + "." for item in ignored), icon="⚠️")
+    else:
+        st.caption("🔗 The form holds the setup from the link.")
+
+
+def setup_url(config: TrainConfig) -> str:
+    """The link that opens the Train page with this config in the form (this server's address when known)."""
+    base = st.context.url or ""
+    return f"{base if base.endswith('/train') else '/train'}?{PARAM}={encode(config)}"
+
+
+def share_setup(config: TrainConfig) -> None:
+    """'Copy this setup': the link to this form, short enough to read aloud or put on a slide."""
+    st.caption("🔗 **Copy this setup**: the link opens the Train page with this form filled in (model, every "
+               "setting, data set).")
+    st.code(setup_url(config), language=None, wrap_lines=True)
 
 
 def _move(i: int, delta: int) -> None:
@@ -66,21 +108,22 @@ def _add(kind: str) -> None:
 def _layer_fields(i: int, layer: dict[str, Any], cols) -> None:
     """The widgets for one layer's parameters, written back into the layer dict."""
     kind = layer["type"]
+    bounds = LAYER_RANGES.get(kind, {})
     if kind == "conv":
-        layer["channels"] = cols[0].number_input("channels", 1, 256, layer["channels"], key=f"l{i}_ch")
-        layer["kernel"] = cols[1].number_input("kernel", 1, 11, layer["kernel"], key=f"l{i}_k")
-        layer["stride"] = cols[2].number_input("stride", 1, 4, layer["stride"], key=f"l{i}_s")
-        layer["padding"] = cols[3].number_input("padding", 0, 5, layer["padding"], key=f"l{i}_p")
+        layer["channels"] = cols[0].number_input("channels", *bounds["channels"], layer["channels"], key=f"l{i}_ch")
+        layer["kernel"] = cols[1].number_input("kernel", *bounds["kernel"], layer["kernel"], key=f"l{i}_k")
+        layer["stride"] = cols[2].number_input("stride", *bounds["stride"], layer["stride"], key=f"l{i}_s")
+        layer["padding"] = cols[3].number_input("padding", *bounds["padding"], layer["padding"], key=f"l{i}_p")
     elif kind == "pool":
         layer["mode"] = cols[0].selectbox("mode", ("max", "avg"), ("max", "avg").index(layer["mode"]), key=f"l{i}_m")
-        layer["size"] = cols[1].number_input("size", 1, 4, layer["size"], key=f"l{i}_sz")
+        layer["size"] = cols[1].number_input("size", *bounds["size"], layer["size"], key=f"l{i}_sz")
     elif kind == "act":
         names = list(ACTIVATIONS)
         layer["fn"] = cols[0].selectbox("function", names, names.index(layer["fn"]), key=f"l{i}_fn")
     elif kind == "dropout":
-        layer["p"] = cols[0].number_input("p", 0.0, 0.9, float(layer["p"]), 0.05, key=f"l{i}_dp")
+        layer["p"] = cols[0].number_input("p", *bounds["p"], float(layer["p"]), 0.05, key=f"l{i}_dp")
     elif kind == "linear":
-        layer["width"] = cols[0].number_input("width", 1, 4096, layer["width"], key=f"l{i}_w")
+        layer["width"] = cols[0].number_input("width", *bounds["width"], layer["width"], key=f"l{i}_w")
 
 
 def layer_editor() -> dict[str, Any] | None:
@@ -126,6 +169,7 @@ def model_summary(name: str, args: dict[str, Any]) -> None:
 def train_form() -> TrainConfig | None:
     """All inputs of a run; returns a valid TrainConfig, or None after showing what is wrong."""
     _init_state()
+    _link_notice()
     st.selectbox("Recipe", list(PRESETS), key="preset", on_change=apply_preset,
                  help="Each tutorial's recipe; its reported accuracy appears next to your run.")
     st.caption(PRESETS[st.session_state["preset"]].note)
@@ -142,11 +186,11 @@ def train_form() -> TrainConfig | None:
         model_summary(model, model_args)
     c1, c2 = st.columns(2)
     dataset = c1.selectbox("Dataset", list(DATASETS), key=_key("dataset"))
-    epochs = c2.number_input("Epochs", 1, 100, key=_key("epochs"))
+    epochs = c2.number_input("Epochs", *FORM_RANGES["epochs"], key=_key("epochs"))
     c1, c2, c3 = st.columns(3)
     batch_size = c1.selectbox("Batch size", BATCH_SIZES, key=_key("batch_size"))
     optimizer = c2.selectbox("Optimizer", OPTIMIZERS, key=_key("optimizer"))
-    lr = c3.number_input("Learning rate", min_value=0.0, max_value=10.0, step=1e-4, format="%.5f", key=_key("lr"))
+    lr = c3.number_input("Learning rate", *FORM_RANGES["lr"], step=1e-4, format="%.5f", key=_key("lr"))
     c1, c2 = st.columns(2)
     schedule = c1.selectbox("LR schedule", SCHEDULES, key=_key("schedule"))
     augment = c2.checkbox("Augment (shift, rotate, scale)", key=_key("augment"))
@@ -154,14 +198,14 @@ def train_form() -> TrainConfig | None:
                             help="Off: pixels reach the model in [0, 1], as transforms.ToTensor() alone gives them.")
     with st.expander("More settings"):
         c1, c2, c3 = st.columns(3)
-        weight_decay = c1.number_input("Weight decay", 0.0, 1.0, format="%.5f", key=_key("weight_decay"))
-        momentum = c2.number_input("Momentum", 0.0, 0.99, key=_key("momentum"))
-        label_smoothing = c3.number_input("Label smoothing", 0.0, 0.5, key=_key("label_smoothing"))
-        patience = c1.number_input("Early-stop patience", 0, 50, key=_key("patience"), help="0 turns it off")
-        seed = c2.number_input("Seed", 0, 2**31 - 1, key=_key("seed"))
+        weight_decay = c1.number_input("Weight decay", *FORM_RANGES["weight_decay"], format="%.5f", key=_key("weight_decay"))
+        momentum = c2.number_input("Momentum", *FORM_RANGES["momentum"], key=_key("momentum"))
+        label_smoothing = c3.number_input("Label smoothing", *FORM_RANGES["label_smoothing"], key=_key("label_smoothing"))
+        patience = c1.number_input("Early-stop patience", *FORM_RANGES["patience"], key=_key("patience"), help="0 turns it off")
+        seed = c2.number_input("Seed", *FORM_RANGES["seed"], key=_key("seed"))
         device = c3.selectbox("Device", DEVICES, key=_key("device"))
-        val_size = c1.number_input("Validation images", 0, 30000, step=500, key=_key("val_size"))
-        metrics_every = c2.number_input("Report every N steps", 1, 1000, key=_key("metrics_every"))
+        val_size = c1.number_input("Validation images", *FORM_RANGES["val_size"], step=500, key=_key("val_size"))
+        metrics_every = c2.number_input("Report every N steps", *FORM_RANGES["metrics_every"], key=_key("metrics_every"))
     if model_args is None:
         return None
     config = TrainConfig(model=model, model_args=model_args, dataset=dataset, normalize=bool(normalize),

@@ -27,6 +27,12 @@ DEFAULT_LAYERS: list[dict[str, Any]] = [
     {"type": "linear", "width": 64},
     {"type": "act", "fn": "relu"},
 ]
+LAYER_RANGES: dict[str, dict[str, tuple[float, float]]] = {  # the Train form's bounds per layer field
+    "conv": {"channels": (1, 256), "kernel": (1, 11), "stride": (1, 4), "padding": (0, 5)},
+    "pool": {"size": (1, 4)},
+    "dropout": {"p": (0.0, 0.9)},
+    "linear": {"width": (1, 4096)},
+}
 
 
 class ModelSpecError(ValueError):
