@@ -1,5 +1,5 @@
-"""Draw: a digit on the canvas, read by your model as you draw: probabilities, preprocessing, feature maps, saliency;
-and the model as a stand-alone web page."""
+"""Draw: a digit on the canvas, read by your model as you draw: probabilities, preprocessing, feature maps, saliency,
+how robust the reading is; and the model as a stand-alone web page."""
 
 import streamlit as st
 
@@ -11,6 +11,7 @@ from ui.classroom import share_button
 from ui.draw_view import draw_layout, show_reading
 from ui.model_picker import PICKED, pick_checkpoint
 from ui.navigation import through_app
+from ui.robustness_view import robustness_panel
 from ui.viewport import canvas_side, is_phone, plotly_chart
 from ui.web_export import web_page_offer
 
@@ -70,3 +71,5 @@ with at.maps:
 title = f"where the input drove “{classes[result.prediction]}” ({method})"
 with at.saliency:
     plotly_chart(saliency_figure(result.steps.resized, result.heat, title), key="heat")
+with at.robust:
+    robustness_panel(model, ckpt.info, result.steps.centered, classes, phone)

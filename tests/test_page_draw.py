@@ -114,3 +114,46 @@ def test_without_the_web_runtime_the_page_says_how_to_get_it(studio, monkeypatch
     at = open_draw()
     assert not at.exception and not at.get("download_button") and not at.get("link_button")
     assert any("make web" in c.value for c in at.caption)
+
+
+def test_how_robust_is_it_is_computed_only_when_opened(studio, digit, monkeypatch):
+    import ui.robustness_view
+
+    calls = []
+    monkeypatch.setattr(ui.robustness_view, "sweep", lambda *a: calls.append(a) or pytest.fail("swept while closed"))
+    at = open_draw(digit)
+    assert not at.exception
+    assert [e for e in at.expander if e.label == "How robust is it?"]
+    assert not [s for s in at.slider if (s.key or "").startswith("robust_")] and not calls
+
+
+def test_how_robust_is_it_shows_the_changed_drawing_its_reading_and_a_sweep(studio, digit):
+    from cnn_core.robustness import SWEEPS, Perturbation, probabilities, sweep
+
+    at = AppTest.from_file("../pages/draw.py", default_timeout=60)
+    at.session_state["draw_image"] = digit
+    at.session_state["robust_open"] = True  # the panel opened
+    at.run()
+    assert not at.exception
+    ckpt = load_checkpoint(studio.ckpt)
+    centered = analyse_drawing(ckpt.model, ckpt.info, digit).steps.centered
+    assert {s.key for s in at.slider if s.key.startswith("robust_")} == {
+        "robust_shift_x", "robust_shift_y", "robust_rotate", "robust_scale", "robust_thickness", "robust_noise"}
+    at.slider(key="robust_rotate").set_value(60)
+    at.slider(key="robust_thickness").set_value(2).run()
+    _, probs = probabilities(ckpt.model, ckpt.info, centered, [Perturbation(), Perturbation(rotate=60, thickness=2)])
+    reading = next(m for m in at.metric if m.label == "The model reads")
+    assert reading.value == str(probs[1].argmax())
+    assert [a["text"] for a in chart(at, "robust_images")["layout"]["annotations"]] == ["as drawn", "changed"]
+    figure = chart(at, "robust_sweep_chart")  # "shift right" first
+    values, _, expected = sweep(ckpt.model, ckpt.info, centered, "shift right")
+    assert [t["name"] for t in figure["data"]] == [str(k) for k in range(10)]
+    for k, trace in enumerate(figure["data"]):
+        np.testing.assert_allclose(as_array(trace["x"]), values)
+        np.testing.assert_allclose(as_array(trace["y"]), expected[:, k], rtol=1e-5, atol=1e-7)
+    at.selectbox(key="robust_sweep").set_value("rotate").run()
+    figure = chart(at, "robust_sweep_chart")
+    np.testing.assert_allclose(as_array(figure["data"][0]["x"]), SWEEPS["rotate"].values())
+    assert figure["layout"]["shapes"][0]["x0"] == 60, "the slider's value is marked on the sweep"
+    assert figure["layout"]["xaxis"]["title"]["text"] == "rotate (°)"
+    assert len(chart(at, "robust_sweep_images")["data"]) == 7

@@ -167,3 +167,18 @@ def test_inspect_on_a_phone_shows_a_cells_mistakes_right_under_the_matrix(studio
     assert order.index("selectbox:Predicted class") < order.index("plotly_chart:per_class")
     desktop = page_order(open_page("pages/inspect.py", viewport_width=1400))
     assert desktop.index("plotly_chart:per_class") < desktop.index("selectbox:True class")
+
+
+def test_how_robust_is_it_on_a_phone_comes_after_the_saliency_and_before_the_web_page(studio, digit):
+    at = open_page("pages/draw.py", viewport_width=PHONE, draw_image=digit, robust_open=True)
+    assert not at.exception
+    order = page_order(at)
+    assert order.index("plotly_chart:heat") < order.index("expander:How robust is it?")
+    sliders = [e.removeprefix("slider:") for e in order if e.startswith("slider:") and e != "slider:Stroke width"]
+    assert sliders == ["Shift right (px)", "Shift down (px)", "Rotate (degrees, counter-clockwise)", "Scale (×)",
+                       "Thicker (+) or thinner (−), 3x3 steps", "Noise (σ)"]
+    assert order.index("plotly_chart:robust_images") < order.index("plotly_chart:robust_sweep_chart")
+    if "download_button:Download as a web page" in order:  # `make web` done here
+        assert order.index("plotly_chart:robust_sweep_images") < order.index("download_button:Download as a web page")
+    for chart in at.get("plotly_chart"):
+        assert json.loads(chart.proto.spec)["layout"]["dragmode"] is False

@@ -26,24 +26,27 @@ class DrawLayout(NamedTuple):
     method: DeltaGenerator  # the saliency picker …
     saliency: DeltaGenerator  # … and the saliency map
     web: DeltaGenerator  # the model as a stand-alone web page
+    robust: DeltaGenerator  # how robust the prediction is (ui/robustness_view.py)
 
 
 def draw_layout(phone: bool) -> DrawLayout:
     """A desktop: the pen, the canvas and the pickers on the left, the reading and probabilities on the right,
     then the model's view, feature maps and saliency side by side. A phone: the canvas, right under it the
     reading, Clear and Share in reach of a thumb, then the rest, each picker right above the chart it sets; the
-    model as a web page last (on a desktop, under the pickers)."""
+    model as a web page last (on a desktop, under the pickers). How robust the prediction is comes after the
+    saliency map, across the whole width on a desktop."""
     if not phone:
         left, right = st.columns([2, 3])
         pen, clear, canvas, layer, method, web = (left.container() for _ in range(6))
         reading, probs, share = (right.container() for _ in range(3))
         steps = st.container()
         maps, saliency = st.columns(2)
-        return DrawLayout(pen, clear, canvas, reading, probs, share, steps, layer, maps, method, saliency, web)
+        robust = st.container()
+        return DrawLayout(pen, clear, canvas, reading, probs, share, steps, layer, maps, method, saliency, web, robust)
     canvas, reading = st.container(), st.container()
     actions = st.container(horizontal=True, gap="small")
-    pen, probs, steps, layer, maps, method, saliency, web = (st.container() for _ in range(8))
-    return DrawLayout(pen, actions, canvas, reading, probs, actions, steps, layer, maps, method, saliency, web)
+    pen, probs, steps, layer, maps, method, saliency, robust, web = (st.container() for _ in range(9))
+    return DrawLayout(pen, actions, canvas, reading, probs, actions, steps, layer, maps, method, saliency, web, robust)
 
 
 def show_reading(result: DrawingAnalysis, classes: list[str], phone: bool) -> None:

@@ -18,6 +18,8 @@ from cnn_core.plots.common import DIVERGING, GRAY, image_figure
 ACCENT = "#d62728"
 BASE = "#1f77b4"
 HEAT = [[0.0, "rgba(255,40,0,0)"], [0.3, "rgba(255,40,0,0.25)"], [1.0, "rgba(255,230,0,0.9)"]]  # clear → hot
+CLASS_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
+                "#17becf")  # one per class, as plotly's default
 
 
 def _title(layer: str, shape: tuple[int, ...]) -> str:
@@ -154,4 +156,26 @@ def image_strip(images: Sequence[np.ndarray], titles: Sequence[str], ncols: int 
     fig.update_yaxes(showticklabels=False, showgrid=False, zeroline=False)
     fig.update_layout(height=nrows * cell + 30, margin=dict(l=5, r=5, t=30, b=5))
     fig.update_annotations(font_size=11)
+    return fig
+
+
+def sweep_figure(values: np.ndarray, probs: np.ndarray, classes: Sequence[str], label: str, at: float | None = None,
+                 height: int = 320) -> go.Figure:
+    """Class probabilities (steps, K) against a transform's values (steps,): a line per class, the classes that
+    ever lead drawn thick; `at` marks the slider's value."""
+    probs = np.asarray(probs, dtype=float)
+    leaders = set(probs.argmax(axis=1).tolist())
+    fig = go.Figure()
+    for k, name in enumerate(classes):
+        lead = k in leaders
+        fig.add_trace(go.Scatter(
+            x=values, y=probs[:, k], name=str(name), mode="lines", showlegend=lead,
+            line=dict(width=3 if lead else 1, color=CLASS_COLORS[k % len(CLASS_COLORS)]), opacity=1 if lead else 0.35,
+            hovertemplate=f"{name}: %{{y:.1%}} at {label} %{{x}}<extra></extra>"))
+    if at is not None:
+        fig.add_vline(x=at, line=dict(color="#7f7f7f", dash="dot", width=1.2))
+    fig.update_yaxes(range=[0, 1.02], tickformat=".0%", title="probability")
+    fig.update_xaxes(title=label)
+    fig.update_layout(height=height, margin=dict(l=10, r=10, t=10, b=10),
+                      legend=dict(orientation="h", yanchor="bottom", y=1.0, x=0), hovermode="x")
     return fig
