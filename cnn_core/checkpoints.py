@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
+import math
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ from safetensors.torch import save as save_weights
 
 from cnn_core.config import TrainConfig
 from cnn_core.data import DATASETS, DatasetInfo
-from cnn_core.models import Net, create_model, list_models
+from cnn_core.models import Net, count_parameters, create_model, list_models, with_classes
 from cnn_core.runs.layout import RunFolder, write_atomic
 from cnn_core.runs.records import History, Record
 from cnn_core.runs.settings import runs_dir as default_runs_dir
@@ -30,6 +31,10 @@ from cnn_core.train import ResumePoint
 
 FORMAT = "cnn-studio"
 FORMAT_VERSION = 1
+MAX_UPLOAD_BYTES = 20 * 1024 * 1024  # a checkpoint brought from elsewhere: at most 20 MB …
+MAX_UPLOAD_PARAMETERS = MAX_UPLOAD_BYTES // 4  # … so at most this many float32 parameters …
+MAX_LAYERS = 64  # … a custom stack of at most this many layers …
+MAX_CLASSES = 100  # … scoring at most this many classes
 
 
 class CheckpointError(ValueError):
@@ -142,12 +147,20 @@ def _header(name: str, f: BinaryIO) -> dict[str, Any]:
 
 
 def _metadata(name: str, header: dict[str, Any]) -> dict[str, Any]:
-    metadata = header.get("__metadata__") or {}
-    if metadata.get("format") != FORMAT:
+    metadata = (header.get("__metadata__") or {}) if isinstance(header, dict) else {}
+    if not isinstance(metadata, dict) or metadata.get("format") != FORMAT:
         raise CheckpointError(f"{name} is a safetensors file but not a CNN studio checkpoint.")
-    if int(metadata.get("format_version", 0)) > FORMAT_VERSION:
-        raise CheckpointError(f"{name} was written by a newer CNN studio (format {metadata['format_version']}).")
-    return json.loads(metadata["meta"])
+    try:
+        version = int(metadata.get("format_version", 0))
+        meta = json.loads(metadata["meta"])
+    except (KeyError, TypeError, ValueError) as e:
+        raise CheckpointError(f"{name} is a CNN studio checkpoint whose description cannot be read "
+                              f"({type(e).__name__}).") from e
+    if version > FORMAT_VERSION:
+        raise CheckpointError(f"{name} was written by a newer CNN studio (format {version}).")
+    if not isinstance(meta, dict):
+        raise CheckpointError(f"{name} is a CNN studio checkpoint whose description is not a dictionary.")
+    return meta
 
 
 def read_metadata(path: Path) -> dict[str, Any]:
@@ -172,27 +185,110 @@ def load_checkpoint(path: Path) -> Checkpoint:
     except OSError as e:
         raise CheckpointError(f"No checkpoint at {path}." if not path.exists() else
                               f"{path.name} cannot be read ({type(e).__name__}).") from e
-    meta = _metadata(path.name, _header(path.name, io.BytesIO(data)))
-    if meta.get("model") not in list_models():
-        raise CheckpointError(f"{path.name} holds an unknown model {meta.get('model')!r}; "
-                              f"this version knows {', '.join(list_models())}.")
+    return checkpoint_from_bytes(data, path.name, path)
+
+
+def load_upload(data: bytes, name: str) -> Checkpoint:
+    """A checkpoint file brought from elsewhere (an upload), as `load_checkpoint` loads one and stricter: a
+    .safetensors name, at most MAX_UPLOAD_BYTES, a model of at most MAX_UPLOAD_PARAMETERS. Whatever is wrong
+    with it raises CheckpointError with one sentence, before any weight is read or any layer allocated."""
+    check_upload(name, len(data))
+    return checkpoint_from_bytes(data, name, Path(name), max_parameters=MAX_UPLOAD_PARAMETERS)
+
+
+def check_upload(name: str, size: int) -> None:
+    """CheckpointError unless a file called `name` of `size` bytes may be an upload (before its bytes are read)."""
+    if not name.lower().endswith(".safetensors"):
+        raise CheckpointError(f"{name} is not a .safetensors file: bring a checkpoint CNN studio saved (a "
+                              "run's best.safetensors or last.safetensors, or a download from this app).")
+    if size > MAX_UPLOAD_BYTES:
+        raise CheckpointError(f"{name} is {size / 2**20:.1f} MB; a model brought here may be at most "
+                              f"{MAX_UPLOAD_BYTES // 2**20} MB.")
+
+
+def checkpoint_from_bytes(data: bytes, name: str, path: Path, max_parameters: int | None = None) -> Checkpoint:
+    """A checkpoint file's bytes → the Checkpoint (`name` for messages, `path` where it came from). The model is
+    rebuilt from the registry and checked against the file's tensors before they are read; CheckpointError with
+    one sentence for anything that does not fit."""
+    header = _header(name, io.BytesIO(data))
+    meta = _metadata(name, header)
+    model = _architecture(name, meta, header, max_parameters)
     try:
         weights = load_weights(data)
     except (SafetensorError, OSError) as e:
-        raise CheckpointError(f"{path.name} is damaged or truncated: {e}") from e
+        raise CheckpointError(f"{name} is damaged or truncated: {e}") from e
     try:
-        model = create_model(meta["model"], **meta.get("model_args", {}))
         model.load_state_dict(weights, strict=True)
     except (RuntimeError, ValueError, TypeError) as e:
         first = str(e).strip().splitlines()
         detail = " ".join(line.strip() for line in first[:3])
-        raise CheckpointError(f"{path.name}: its weights do not fit model {meta['model']!r}: {detail}") from e
+        raise CheckpointError(f"{name}: its weights do not fit model {meta['model']!r}: {detail}") from e
     model.eval().requires_grad_(False)
-    dataset = meta.get("dataset", "mnist")
+    try:
+        config = TrainConfig.from_dict(meta.get("config", {}))
+        history = History.parse(meta.get("history", []))
+        info = _dataset_info(meta)
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
+        raise CheckpointError(f"{name}: its description (data set, normalization, config or history) cannot be "
+                              f"read: {e}") from e
+    return Checkpoint(model, config, info, history, meta, path)
+
+
+def _dataset_info(meta: dict[str, Any]) -> DatasetInfo:
+    """The data set the checkpoint's model reads, with its classes (as the model was trained to name them) and
+    its normalization; ValueError when these are not usable."""
+    dataset = str(meta.get("dataset", "mnist"))
     known = DATASETS.get(dataset) or DatasetInfo(dataset, tuple(meta["classes"]), meta["mean"], meta["std"], {})
-    info = dataclasses.replace(known, mean=float(meta.get("mean", known.mean)), std=float(meta.get("std", known.std)))
-    return Checkpoint(model, TrainConfig.from_dict(meta.get("config", {})), info,
-                      History.parse(meta.get("history", [])), meta, path)
+    mean, std = float(meta.get("mean", known.mean)), float(meta.get("std", known.std))
+    if not (math.isfinite(mean) and math.isfinite(std) and std > 0):
+        raise ValueError(f"mean {mean} and std {std} cannot normalize an image.")
+    classes = tuple(str(c) for c in meta.get("classes", known.classes))
+    return dataclasses.replace(known, classes=classes, mean=mean, std=std)
+
+
+def _architecture(name: str, meta: dict[str, Any], header: dict[str, Any], max_parameters: int | None) -> Net:
+    """The model the metadata names, built for real only once its skeleton (on the meta device, where nothing is
+    allocated) is within `max_parameters` and has exactly the file's tensor names and shapes."""
+    model_name, args = meta.get("model"), meta.get("model_args", {})
+    if model_name not in list_models():
+        raise CheckpointError(f"{name} holds an unknown model {model_name!r}; "
+                              f"this version knows {', '.join(list_models())}.")
+    if not isinstance(args, dict):
+        raise CheckpointError(f"{name}: its model arguments are not a dictionary.")
+    if isinstance(args.get("layers"), list) and len(args["layers"]) > MAX_LAYERS:
+        raise CheckpointError(f"{name}: its layer stack has {len(args['layers'])} layers; at most {MAX_LAYERS} "
+                              "are built.")
+    classes = meta.get("classes", DATASETS["mnist"].classes)
+    if not isinstance(classes, (list, tuple)) or not 2 <= len(classes) <= MAX_CLASSES:
+        raise CheckpointError(f"{name}: its model must name between 2 and {MAX_CLASSES} classes.")
+    try:
+        with torch.device("meta"):
+            skeleton = with_classes(create_model(model_name, **args), len(classes))
+    except Exception as e:  # noqa: BLE001 - whatever a file's arguments do to a factory is the file's fault
+        raise CheckpointError(f"{name}: its model {model_name!r} cannot be built from the arguments it gives "
+                              f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}).") from e
+    parameters = count_parameters(skeleton)
+    if max_parameters is not None and parameters > max_parameters:
+        raise CheckpointError(f"{name}: its model would have {parameters:,} parameters; a model brought here may "
+                              f"have at most {max_parameters:,}.")
+    wanted = {key: list(tensor.shape) for key, tensor in skeleton.state_dict().items()}
+    stored = {key: value.get("shape") if isinstance(value, dict) else None
+              for key, value in header.items() if key != "__metadata__"}
+    if stored != wanted:
+        raise CheckpointError(f"{name}: its weights do not fit model {model_name!r}: {_difference(stored, wanted)}.")
+    return with_classes(create_model(model_name, **args), len(classes))
+
+
+def _difference(stored: dict[str, Any], wanted: dict[str, list[int]]) -> str:
+    """What differs between a file's tensors and a model's, the first few, in words."""
+    def shape(s: Any) -> str:
+        return "x".join(map(str, s)) if isinstance(s, list) else repr(s)
+
+    parts = [f"{key} is {shape(stored[key])} where the model has {shape(wanted[key])}"
+             for key in wanted if key in stored and stored[key] != wanted[key]]
+    parts += [f"{key} is missing" for key in wanted if key not in stored]
+    parts += [f"{key} is not in the model" for key in stored if key not in wanted]
+    return "; ".join(parts[:3]) + (f" (and {len(parts) - 3} more)" if len(parts) > 3 else "")
 
 
 @dataclass(frozen=True)

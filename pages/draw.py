@@ -9,7 +9,7 @@ from cnn_core.live import analyse_drawing
 from cnn_core.plots.inspect import feature_map_figure, image_strip, probability_figure, saliency_figure
 from ui.classroom import share_button
 from ui.draw_view import draw_layout, show_reading
-from ui.model_picker import PICKED, pick_checkpoint
+from ui.model_picker import PICKED, bring_a_model, pick_checkpoint, picked_is_yours
 from ui.navigation import through_app
 from ui.robustness_view import robustness_panel
 from ui.viewport import canvas_side, is_phone, plotly_chart
@@ -39,7 +39,8 @@ layer = at.layer.selectbox("Feature maps of layer", layers, key="draw_layer") if
 methods = list(SALIENCY) if conv_layers(model) else ["gradient × input"]  # Grad-CAM needs a conv layer
 method = at.method.radio("Saliency", methods, horizontal=True, key="draw_saliency")
 with at.web:
-    web_page_offer(ckpt, st.session_state.get(PICKED), layer)  # this model in the browser alone, no server
+    web_page_offer(ckpt, None if picked_is_yours() else st.session_state.get(PICKED), layer)  # no server needed
+    bring_a_model()
 
 # Test hook: AppTest cannot draw, so an RGBA numpy array in st.session_state["draw_image"] stands in for the canvas.
 image = st.session_state.get("draw_image")

@@ -14,7 +14,7 @@ from cnn_core.inspect import (confusion_matrix, conv_layers, evaluate_prediction
                               kernels, mistakes, per_class_accuracy, predict)
 from cnn_core.plots.inspect import (class_accuracy_figure, confusion_figure, feature_map_figure, image_strip,
                                     kernel_figure)
-from ui.model_picker import cached_checkpoint
+from ui.model_picker import cached_checkpoint, picked_is_yours
 from ui.viewport import is_phone, plotly_chart
 
 
@@ -22,10 +22,25 @@ from ui.viewport import is_phone, plotly_chart
 def test_predictions(path: str, mtime_ns: int, data_root: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One checkpoint file on its test set → labels (N,), predictions (N,), probabilities (N, K)."""
     ckpt = cached_checkpoint(Path(path))
-    test = load_splits(ckpt.info.name, Path(data_root))["test"]
+    return _predictions(ckpt, load_splits(ckpt.info.name, Path(data_root))["test"])
+
+
+def _predictions(ckpt: Checkpoint, test: Split) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     x = normalize(test.images, ckpt.info.mean, ckpt.info.std, ckpt.model.input_size)
     preds, probs = evaluate_predictions(ckpt.model, x, test.labels)
     return test.labels.numpy(), preds, probs
+
+
+def predictions(ckpt: Checkpoint, test: Split) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The checkpoint on its test set (labels, predictions, probabilities), computed once: per file version for
+    every session; for a model this session brought or made, once in this session (no other holds it)."""
+    if not picked_is_yours():
+        return test_predictions(str(ckpt.path), ckpt.path.stat().st_mtime_ns, str(data_dir()))
+    memo = st.session_state.setdefault("your_model_predictions", {})
+    if memo.get("model") is not ckpt.model:
+        memo.clear()
+        memo.update(model=ckpt.model, result=_predictions(ckpt, test))
+    return memo["result"]
 
 
 def select_cell(num_classes: int) -> None:
@@ -110,7 +125,7 @@ def confusion_tab(ckpt: Checkpoint, test: Split) -> None:
     On a phone the cell's mistakes come right under the matrix, per-class accuracy after them."""
     classes, k, labels = ckpt.info.classes, len(ckpt.info.classes), test.labels.numpy()
     with st.spinner(f"Classifying the {len(test):,} test images …"):
-        _, preds, probs = test_predictions(str(ckpt.path), ckpt.path.stat().st_mtime_ns, str(data_dir()))
+        _, preds, probs = predictions(ckpt, test)
     cm = confusion_matrix(labels, preds, k)
     st.markdown(f"**Test accuracy {np.trace(cm) / cm.sum():.2%}**: {cm.sum() - np.trace(cm):,} of {cm.sum():,} "
                 "images are misclassified. Click a cell, or choose the classes below, to see its mistakes.")

@@ -1,4 +1,5 @@
-"""The model picker of the Inspect and Draw pages: pretrained checkpoints and every run's latest one."""
+"""The model picker of the Inspect and Draw pages: pretrained checkpoints, the models this session brought or made
+(an upload, a model fine-tuned on one's own examples: this session's only), and every run's latest checkpoint."""
 
 from __future__ import annotations
 
@@ -9,13 +10,16 @@ from pathlib import Path
 import streamlit as st
 
 from cnn_core.access import Access, Visitor
-from cnn_core.checkpoints import (Checkpoint, CheckpointEntry, CheckpointError, available_checkpoints,
-                                  load_checkpoint, run_label)
+from cnn_core.checkpoints import (MAX_UPLOAD_BYTES, Checkpoint, CheckpointEntry, CheckpointError,
+                                  available_checkpoints, check_upload, load_checkpoint, load_upload, run_label)
 from cnn_core.runs import RunFolder
 from ui.jobs import access, visitor
 
 PICKED = "picked_checkpoint"  # the chosen label, kept across pages (a widget's own state is not)
 WIDGET = "model_picker"
+SESSION = "session_models"  # st.session_state: {label: Checkpoint} this session brought or made, shown to it only
+MAX_SESSION_MODELS = 3  # the oldest goes when a fourth comes
+UPLOAD, UPLOAD_ERROR = "model_upload", "model_upload_error"
 NO_CHECKPOINT = ("There is no trained model yet. Train one on the **Train** page (it appears here as soon as "
                  "its first epoch is saved), or start the app with `make run`, which ships pretrained models "
                  "in `checkpoints/`.")
@@ -70,10 +74,35 @@ def open_run_in(page: str, run_id: str) -> None:
     st.switch_page(page)
 
 
+def session_models() -> dict[str, Checkpoint]:
+    """The models this session brought (uploads) or made (fine-tuned), by label: nobody else's pickers show them."""
+    return st.session_state.setdefault(SESSION, {})
+
+
+def add_session_model(label: str, ckpt: Checkpoint) -> None:
+    """Offer `ckpt` in this session's pickers under `label`, picked (the oldest such model goes past
+    MAX_SESSION_MODELS). Call it before the picker is drawn (a callback) or on another page."""
+    models = session_models()
+    models.pop(label, None)
+    models[label] = ckpt
+    while len(models) > MAX_SESSION_MODELS:
+        models.pop(next(iter(models)))
+    st.session_state[PICKED] = label
+    st.session_state.pop(WIDGET, None)
+
+
+def _entries() -> dict[str, CheckpointEntry]:
+    """Pretrained checkpoints, this session's own models, then the runs this visitor may use."""
+    files = [entry for entry in available_checkpoints(checkpoints_dir()) if _visible(entry)]
+    mine = [CheckpointEntry(label, ckpt.path, "session") for label, ckpt in session_models().items()]
+    ordered = [e for e in files if e.kind == "pretrained"] + mine + [e for e in files if e.kind != "pretrained"]
+    return {entry.label: entry for entry in ordered}
+
+
 def pick_checkpoint(epoch_slider: bool = False) -> Checkpoint:
     """A selectbox of every checkpoint (plus, with `epoch_slider`, the epochs of a run); stops the page
     with a sentence when there is no checkpoint or the chosen one cannot be read."""
-    entries = {entry.label: entry for entry in available_checkpoints(checkpoints_dir()) if _visible(entry)}
+    entries = _entries()
     if not entries:
         st.info(NO_CHECKPOINT)
         st.stop()
@@ -82,6 +111,11 @@ def pick_checkpoint(epoch_slider: bool = False) -> Checkpoint:
         st.session_state[WIDGET] = previous if previous in entries else next(iter(entries))
     entry = entries[st.selectbox("Model", list(entries), key=WIDGET)]
     st.session_state[PICKED] = entry.label
+    if entry.kind == "session":
+        ckpt = session_models()[entry.label]
+        st.caption(f"`{ckpt.meta['model']}` trained on {ckpt.info.name} · {accuracy_text(ckpt)} · {ckpt.path.name} · "
+                   "yours, in this browser tab only")
+        return ckpt
     path = _epoch_slider(entry) if epoch_slider else entry.path
     try:
         ckpt = cached_checkpoint(path)
@@ -91,6 +125,41 @@ def pick_checkpoint(epoch_slider: bool = False) -> Checkpoint:
     st.caption(f"`{ckpt.meta['model']}` trained on {ckpt.info.name} · {accuracy_text(ckpt)} · {path.name} · "
                f"saved {ckpt.meta.get('saved_at', '?')}")
     return ckpt
+
+
+def picked_is_yours() -> bool:
+    """Whether the picked model is one this session brought or made (it has no file on this server)."""
+    return st.session_state.get(PICKED) in session_models()
+
+
+def bring_a_model() -> None:
+    """An uploader for a checkpoint CNN studio saved elsewhere: read as safetensors only (nothing in it is run),
+    at most MAX_UPLOAD_BYTES, its architecture checked against its weights; offered in this session's pickers, or
+    refused with one sentence and nothing loaded."""
+    with st.expander("Bring a model", icon="📦"):
+        st.file_uploader(f"A checkpoint saved by CNN studio (.safetensors, at most {MAX_UPLOAD_BYTES // 2**20} MB)",
+                         type=["safetensors"], max_upload_size=MAX_UPLOAD_BYTES // 2**20, key=UPLOAD,
+                         on_change=_uploaded)
+        if st.session_state.get(UPLOAD_ERROR):
+            st.error(st.session_state[UPLOAD_ERROR], icon="🚫")
+        st.caption("A run's best.safetensors or last.safetensors, or a model downloaded from this app. It is read, "
+                   "never run, and offered in the model pickers of Inspect and Draw to you alone, in this browser "
+                   "tab.")
+
+
+def _uploaded() -> None:
+    """The uploader's callback: load the file, or keep the sentence that says why not."""
+    file = st.session_state.get(UPLOAD)
+    st.session_state.pop(UPLOAD_ERROR, None)
+    if file is None:
+        return
+    try:
+        check_upload(file.name, file.size)  # refused before its bytes are copied
+        ckpt = load_upload(file.getvalue(), file.name)
+    except CheckpointError as e:
+        st.session_state[UPLOAD_ERROR] = str(e)
+        return
+    add_session_model(f"uploaded · {Path(file.name).stem}", ckpt)
 
 
 def accuracy_text(ckpt: Checkpoint) -> str:

@@ -42,11 +42,13 @@ def page_url(label: str, layer: str | None) -> str:
 
 
 def web_page_offer(ckpt: Checkpoint, label: str | None, layer: str | None) -> None:
-    """The download button and the link for the picked model's page, or the sentence saying why there is none."""
+    """The download button and the link for the picked model's page, or the sentence saying why there is none.
+    `label` None: a model of this session's own, with no file here (built from `ckpt` when asked; no link)."""
     if runtime_version() is None:
         st.caption(f"🌐 {NO_RUNTIME}")
         return
-    st.download_button("Download as a web page", data=lambda: page_bytes(ckpt.path, layer),
+    build = (lambda: page_bytes(ckpt.path, layer)) if label is not None else (lambda: web_page(ckpt, layer).encode())
+    st.download_button("Download as a web page", data=build,
                        file_name=web_file_name(ckpt), mime="text/html", on_click="ignore", icon="🌐",
                        key="web_page_download")
     if label is not None:

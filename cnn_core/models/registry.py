@@ -13,8 +13,8 @@ from torch import nn
 
 
 class Net(nn.Sequential):
-    """A model: named layers in order (conv1, bn1, act1, pool1, …, flatten, fc1, …) → logits (B, 10), or
-    probabilities where a tutorial ends its model in a softmax (see `outputs_probabilities`).
+    """A model: named layers in order (conv1, bn1, act1, pool1, …, flatten, fc1, …) → logits (B, 10) (B, K after
+    `with_classes`), or probabilities where a tutorial ends its model in a softmax (see `outputs_probabilities`).
 
     Input is a normalized (B, 1, S, S) batch with S = `input_size`."""
 
@@ -55,6 +55,29 @@ def model_spec(name: str) -> ModelSpec:
 def create_model(name: str, **kwargs: Any) -> Net:
     """Build the registered model `name` with its keyword arguments."""
     return model_spec(name).factory(**kwargs)
+
+
+def head(model: nn.Sequential) -> str:
+    """The name of the model's last Linear layer: the one that gives a score per class."""
+    names = [name for name, layer in model.named_children() if isinstance(layer, nn.Linear)]
+    if not names:
+        raise ValueError("This model has no linear layer to give a score per class.")
+    return names[-1]
+
+
+def num_classes(model: nn.Sequential) -> int:
+    """How many classes the model scores: its last Linear layer's outputs."""
+    return getattr(model, head(model)).out_features
+
+
+def with_classes(model: nn.Sequential, k: int) -> nn.Sequential:
+    """The model (changed in place) with its last Linear layer (F → 10) replaced by a fresh one of k outputs (F → k),
+    on the same device, when it has another number; returned for chaining."""
+    name = head(model)
+    old = getattr(model, name)
+    if old.out_features != k:
+        setattr(model, name, nn.Linear(old.in_features, k, device=old.weight.device))
+    return model
 
 
 def outputs_probabilities(model: nn.Module) -> bool:
