@@ -137,3 +137,29 @@ def upscale_digit(img28: np.ndarray | torch.Tensor, size: int = 280) -> np.ndarr
     digit = Image.fromarray(np.asarray(img28, dtype=np.uint8))
     gray = np.asarray(digit.resize((size, size), Image.Resampling.BILINEAR))
     return np.dstack([gray, gray, gray, np.full_like(gray, 255)])
+
+
+MAX_PNG_BYTES = 2 * 1024 * 1024  # an uploaded drawing: at most 2 MB …
+MAX_PNG_PIXELS = 4096 * 4096  # … and 16 megapixels, checked before its pixels are decoded
+
+
+def decode_png(data: bytes, name: str = "the image") -> np.ndarray:
+    """An uploaded PNG's bytes → its pixels (H, W), (H, W, 3) or (H, W, 4) uint8, for `preprocess`. Raises
+    ValueError with one sentence for anything else: another format, too big a file or image, a damaged file."""
+    import io
+
+    from PIL import UnidentifiedImageError
+
+    if len(data) > MAX_PNG_BYTES:
+        raise ValueError(f"{name} is {len(data) / 2**20:.1f} MB; a drawing may be at most {MAX_PNG_BYTES // 2**20} MB.")
+    too_big = f"a drawing may have at most {MAX_PNG_PIXELS // 10**6} million pixels."
+    try:
+        with Image.open(io.BytesIO(data), formats=["PNG"]) as image:  # reads the header only
+            if image.width * image.height > MAX_PNG_PIXELS:
+                raise ValueError(f"{name} is {image.width}x{image.height} pixels; {too_big}")
+            converted = image.convert("RGBA" if "A" in image.getbands() or "transparency" in image.info else "RGB")
+            return np.asarray(converted)
+    except Image.DecompressionBombError as e:  # PIL's own limit, far above ours, refused while opening
+        raise ValueError(f"{name} is an image of billions of pixels; {too_big}") from e
+    except (UnidentifiedImageError, OSError, SyntaxError) as e:
+        raise ValueError(f"{name} is not a PNG image that can be read ({type(e).__name__}).") from e

@@ -182,3 +182,13 @@ def test_how_robust_is_it_on_a_phone_comes_after_the_saliency_and_before_the_web
         assert order.index("plotly_chart:robust_sweep_images") < order.index("download_button:Download as a web page")
     for chart in at.get("plotly_chart"):
         assert json.loads(chart.proto.spec)["layout"]["dragmode"] is False
+
+
+def test_your_examples_on_a_phone_puts_the_class_the_canvas_and_add_in_one_column(studio):
+    at = open_page("pages/examples.py", viewport_width=PHONE)
+    assert not at.exception
+    [canvas] = components(at, CANVAS)
+    assert json.loads(canvas.proto.json)["canvasWidth"] == PHONE - 2 * 16
+    order = page_order(at)
+    assert order.index("selectbox:This example is of class") < order.index(CANVAS) < order.index(
+        "button:Add this example") < order.index("file_uploader:" + at.get("file_uploader")[0].label)

@@ -69,7 +69,12 @@ def may_use(entry: CheckpointEntry, rule: Access, who: Visitor) -> bool:
 
 def open_run_in(page: str, run_id: str) -> None:
     """Go to the Inspect or Draw page with this run's model already picked."""
-    st.session_state[PICKED] = run_label(run_id)
+    open_model_in(page, run_label(run_id))
+
+
+def open_model_in(page: str, label: str) -> None:
+    """Go to the Inspect or Draw page with the picker's entry `label` already picked."""
+    st.session_state[PICKED] = label
     st.session_state.pop(WIDGET, None)
     st.switch_page(page)
 
@@ -79,16 +84,17 @@ def session_models() -> dict[str, Checkpoint]:
     return st.session_state.setdefault(SESSION, {})
 
 
-def add_session_model(label: str, ckpt: Checkpoint) -> None:
-    """Offer `ckpt` in this session's pickers under `label`, picked (the oldest such model goes past
-    MAX_SESSION_MODELS). Call it before the picker is drawn (a callback) or on another page."""
+def add_session_model(label: str, ckpt: Checkpoint, pick: bool = True) -> None:
+    """Offer `ckpt` in this session's pickers under `label` (the oldest such model goes past MAX_SESSION_MODELS);
+    with `pick`, picked: then call it before the picker is drawn (a callback) or on another page."""
     models = session_models()
     models.pop(label, None)
     models[label] = ckpt
     while len(models) > MAX_SESSION_MODELS:
         models.pop(next(iter(models)))
-    st.session_state[PICKED] = label
-    st.session_state.pop(WIDGET, None)
+    if pick:
+        st.session_state[PICKED] = label
+        st.session_state.pop(WIDGET, None)
 
 
 def _entries() -> dict[str, CheckpointEntry]:

@@ -18,7 +18,7 @@ SECTIONS = {
     "": [("home.py", "Home", "🏠")],
     "Learn": [("data.py", "Data", "🔢"), ("conv_lab.py", "Convolution lab", "🧮")],
     "Build": [("train.py", "Train", "🏋️"), ("runs.py", "Runs", "📈")],
-    "Explore": [("inspect.py", "Inspect", "🔬"), ("draw.py", "Draw", "✏️")],
+    "Explore": [("inspect.py", "Inspect", "🔬"), ("draw.py", "Draw", "✏️"), ("examples.py", "Your examples", "🧑‍🎨")],
     "Teach": [("class.py", "Class", "🧑‍🏫"), ("board.py", "Class board", "🏆")],
 }
 PAGES = Path(__file__).parents[1] / "pages"
