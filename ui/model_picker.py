@@ -169,7 +169,14 @@ def _uploaded() -> None:
 
 
 def accuracy_text(ckpt: Checkpoint) -> str:
-    """Test accuracy when the run had ended; for an epoch's checkpoint, that epoch's validation accuracy."""
+    """Test accuracy when the run had ended; for an epoch's checkpoint, that epoch's validation accuracy; for a
+    fine-tuned model, how it read its examples (and the test images it was checked on)."""
+    tuned = ckpt.meta.get("fine_tuned")
+    if isinstance(tuned, dict) and isinstance(tuned.get("examples_after"), (int, float)):
+        test = tuned.get("test_after")
+        return (f"fine-tuned on {tuned.get('examples')} examples, {tuned['examples_after']:.0%} of them read right"
+                + (f", {test:.1%} of the first {tuned.get('test_images'):,} test images" if isinstance(test, float)
+                   else ""))
     if ckpt.test_acc is not None:
         return f"test accuracy {ckpt.test_acc:.2%}"
     epochs = [r for r in ckpt.history.epochs if r.val_acc is not None]
