@@ -144,6 +144,10 @@ def test_an_epoch_checkpoint_reports_its_validation_accuracy():
 
     epoch_2 = History([EpochRecord(e, 10 * e, e, 0.5, 0.5, 0.5, acc, 1e-3, 1.0, 100.0)
                        for e, acc in ((1, 0.5), (2, 0.625))])
-    assert accuracy_text(SimpleNamespace(test_acc=None, history=epoch_2)) == "validation accuracy 62.50% after epoch 2"
-    assert accuracy_text(SimpleNamespace(test_acc=0.9, history=epoch_2)) == "test accuracy 90.00%"
-    assert accuracy_text(SimpleNamespace(test_acc=None, history=History())) == "no accuracy measured yet"
+
+    def checkpoint(test_acc, history):
+        return SimpleNamespace(meta={}, test_acc=test_acc, history=history)
+
+    assert accuracy_text(checkpoint(None, epoch_2)) == "validation accuracy 62.50% after epoch 2"
+    assert accuracy_text(checkpoint(0.9, epoch_2)) == "test accuracy 90.00%"
+    assert accuracy_text(checkpoint(None, History())) == "no accuracy measured yet"
