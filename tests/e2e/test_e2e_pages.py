@@ -22,6 +22,7 @@ PAGES = {
     "runs": ("runs.py", "Runs"),
     "inspect": ("inspect.py", "Inspect"),
     "draw": ("draw.py", "Draw"),
+    "examples": ("examples.py", "Your examples"),
     "class": ("class.py", "Class"),
     "board": ("board.py", "Class board"),
 }
@@ -53,12 +54,12 @@ NAV_JS = "() => Array.from(document.querySelectorAll('[data-testid=stSidebarNavL
 SECTIONS_JS = "() => Array.from(document.querySelectorAll('[data-testid=stNavSectionHeader]'), h => h.innerText.trim())"
 # app.py's navigation: each page's title in the sidebar, in order, and the section headers above them
 NAV_TITLES = {"": "Home", "data": "Data", "conv_lab": "Convolution lab", "train": "Train", "runs": "Runs",
-              "inspect": "Inspect", "draw": "Draw", "class": "Class",
+              "inspect": "Inspect", "draw": "Draw", "examples": "Your examples", "class": "Class",
               "board": "Class board"}
 SECTIONS = ["Learn", "Build", "Explore", "Teach"]
 # A fresh server's first visitor arrives at one of these; {run}: a finished run, {a},{b}: two runs that are
 # not the Runs page's default pair (its two newest), so that the compare view shows the query string's runs.
-DEEP_LINKS = ["draw", "inspect", "data", "conv_lab", "runs", "class", "train?run={run}", "runs?compare={a},{b}"]
+DEEP_LINKS = ["draw", "examples", "inspect", "data", "conv_lab", "runs", "class", "train?run={run}", "runs?compare={a},{b}"]
 
 
 @pytest.mark.parametrize("link", DEEP_LINKS, ids=lambda link: link.split("{")[0].rstrip("=?,").replace("?", "-"))

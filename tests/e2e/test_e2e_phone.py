@@ -158,7 +158,7 @@ def a_class_with_runs(runs_dir) -> None:
                          test_acc=0.89, finished=time.time())
 
 
-PAGES = ["", "data", "conv_lab", "train", "runs", "inspect", "draw", "class", "board"]
+PAGES = ["", "data", "conv_lab", "train", "runs", "inspect", "draw", "examples", "class", "board"]
 
 
 def test_no_page_scrolls_sideways_on_a_phone_and_the_toolbar_is_a_visitors(start_fresh_app, phone, console_errors):
