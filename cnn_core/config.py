@@ -9,6 +9,7 @@ from typing import Any
 OPTIMIZERS = ("sgd", "momentum", "adam", "adamw")
 SCHEDULES = ("none", "step", "cosine", "onecycle")
 DEVICES = ("auto", "cpu", "cuda")
+BATCH_SIZES = (16, 32, 64, 100, 128, 256, 512, 1024)  # what the training forms offer
 
 
 class ConfigError(ValueError):

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from cnn_core.config import ConfigError, TrainConfig
+from cnn_core.config import BATCH_SIZES, ConfigError, TrainConfig
 from cnn_core.models import MODELS
 from cnn_core.runs.sweep import grid, label, new_group, parse_axis, varying
-from ui.train_form import BATCH_SIZES
 
 
 def sweep_form(base: TrainConfig) -> tuple[list[TrainConfig], str] | None:

@@ -4,19 +4,17 @@ page puts it."""
 from __future__ import annotations
 
 import dataclasses
-import inspect
 from typing import Any
 
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
-from cnn_core.config import DEVICES, OPTIMIZERS, SCHEDULES, ConfigError, TrainConfig
+from cnn_core.config import BATCH_SIZES, DEVICES, OPTIMIZERS, SCHEDULES, ConfigError, TrainConfig
 from cnn_core.data import DATASETS
-from cnn_core.models import MODELS, ModelSpecError, count_parameters, create_model, layer_table
+from cnn_core.models import MODELS, ModelSpecError, count_parameters, create_model, layer_table, takes
 from cnn_core.models.custom import ACTIVATIONS, DEFAULT_LAYERS, LAYER_TYPES, describe
 from cnn_core.presets import DEFAULT_PRESET, PRESETS
 
-BATCH_SIZES = (16, 32, 64, 100, 128, 256, 512, 1024)
 TRAIN_BUTTON = "train_start"  # the Train button's key
 SETTINGS = "train_settings"  # the key of the expander a phone folds the form into
 LAYER_DEFAULTS: dict[str, dict[str, Any]] = {
@@ -133,7 +131,7 @@ def train_form() -> TrainConfig | None:
     model_args: dict[str, Any] | None = {}
     if model == "custom":
         model_args = layer_editor()
-    elif "softmax" in inspect.signature(MODELS[model].factory).parameters and st.checkbox(
+    elif takes(model, "softmax") and st.checkbox(
             "End the model in a softmax (as the course notebook does)", key=_key("softmax"),
             help="CrossEntropyLoss applies softmax itself: a softmax layer before it applies it twice, which "
                  "shrinks the gradients. Kept to show the notebook's flaw."):
