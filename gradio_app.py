@@ -64,7 +64,7 @@ NO_MODEL_HINT = "No model to use here yet: train one in the **Train** tab."
 NO_KEY = "⚠️ Your browser has no visitor key yet: reload the page (it keeps one so that your runs stay yours)."
 TRAINABLE = [name for name in list_models() if name != "custom"]  # a layer stack of one's own: the Streamlit app
 DRAW_CONCURRENCY = 8  # drawing and inspection requests served at once; training: one run at a time per replica
-UPDATE_S = 0.5  # at most two curve updates a second reach the browser (epochs and the end always do)
+UPDATE_S = 1.0  # at most one curve update a second reaches the browser: plotly redraws all four panels each time
 HEARTBEAT_S = 0.5  # the training generator yields at least this often, so that Cancel closes it soon
 RUN_PREFIX = "run:"  # a model choice that names one of the visitor's runs (the others are pretrained files)
 
@@ -302,7 +302,7 @@ def train(key: str | None, recipe: str, model: str, softmax: bool, dataset: str,
           weight_decay: float, momentum: float, label_smoothing: float, seed: float, metrics_every: float
           ) -> Iterator[tuple[Any, str, Any, Any]]:
     """The Train button: one run of this visitor's, streamed → (curves figure, status, Inspect's and Draw's model
-    pickers) after each new curve point (at most every UPDATE_S), and once more at the end."""
+    pickers) when new curve points came (at most every UPDATE_S), and once more at the end."""
     values = {name: value for name, value in locals().items() if name in FORM}
     if not is_key(key):
         yield None, NO_KEY, gr.skip(), gr.skip()
@@ -316,7 +316,7 @@ def train(key: str | None, recipe: str, model: str, softmax: bool, dataset: str,
     if plan.gpu_seconds is not None and on_zerogpu():
         notes += (f"ℹ️ This run asks ZeroGPU for up to {plan.gpu_seconds} s of GPU time, counted against your daily "
                   "GPU quota (ZeroGPU says so if too little is left).  \n")
-    started, history, shown = time.monotonic(), [], 0.0
+    started, history, shown, pending = time.monotonic(), [], 0.0, False
     yield None, notes + progress_text(plan, history, started), gr.skip(), gr.skip()
     path = visitor_runs().new_path(key, plan.config.model)
     try:
@@ -324,12 +324,15 @@ def train(key: str | None, recipe: str, model: str, softmax: bool, dataset: str,
             for record in records:
                 if record is not None:
                     history.append(record)
+                    pending = record["event"] != "end"  # the end comes with the result, below
                 now = time.monotonic()
-                fresh = record is not None and (record["event"] != "step" or now - shown >= UPDATE_S)
-                if fresh and record["event"] != "end":
-                    shown = now
+                if now - shown < UPDATE_S:
+                    continue
+                if pending:  # the new points, however many came since the last update
+                    shown, pending = now, False
                     yield curves_figure(history), notes + progress_text(plan, history, started), gr.skip(), gr.skip()
                 elif record is None and now - shown >= 1.0:  # the seconds go on while nothing new came
+                    shown = now
                     yield gr.skip(), notes + progress_text(plan, history, started), gr.skip(), gr.skip()
     except (ConfigError, DataError) as e:
         yield gr.skip(), f"⚠️ {e}", gr.skip(), gr.skip()
@@ -554,30 +557,34 @@ def build_demo() -> gr.Blocks:
                                              info="Each tutorial's recipe; its reported accuracy appears beside yours.")
                         note = gr.Markdown(preset.note)
                         values = dict(zip(FORM, form_values(preset.config), strict=True))
-                        form = {
-                            "model": gr.Dropdown(TRAINABLE, value=values["model"], label="Model"),
-                            "softmax": gr.Checkbox(values["softmax"], label="End the model in a softmax (as the "
-                                                   "course notebook does; MLP and its LeNet only)"),
-                            "dataset": gr.Dropdown(list(DATASETS), value=values["dataset"], label="Dataset"),
-                            "epochs": gr.Number(values["epochs"], label="Epochs", precision=0),
-                            "batch_size": gr.Dropdown(list(BATCH_SIZES), value=values["batch_size"], label="Batch size"),
-                            "optimizer": gr.Dropdown(list(OPTIMIZERS), value=values["optimizer"], label="Optimizer"),
-                            "lr": gr.Number(values["lr"], label="Learning rate"),
-                            "schedule": gr.Dropdown(list(SCHEDULES), value=values["schedule"], label="LR schedule"),
-                            "augment": gr.Checkbox(values["augment"], label="Augment (shift, rotate, scale)"),
-                            "normalize": gr.Checkbox(values["normalize"], label="Normalize inputs (mean and std)"),
-                            "train_subset": gr.Number(values["train_subset"], precision=0,
-                                                      label="Training images (0: all)"),
-                        }
-                        with gr.Accordion("More settings", open=False):
-                            form |= {
-                                "weight_decay": gr.Number(values["weight_decay"], label="Weight decay"),
-                                "momentum": gr.Number(values["momentum"], label="Momentum"),
-                                "label_smoothing": gr.Number(values["label_smoothing"], label="Label smoothing"),
-                                "seed": gr.Number(values["seed"], precision=0, label="Seed"),
-                                "metrics_every": gr.Number(values["metrics_every"], precision=0,
-                                                           label="Report every N steps"),
-                            }
+                        form: dict[str, gr.components.Component] = {}
+                        with gr.Row():
+                            form["model"] = gr.Dropdown(TRAINABLE, value=values["model"], label="Model")
+                            form["dataset"] = gr.Dropdown(list(DATASETS), value=values["dataset"], label="Dataset")
+                        with gr.Row():
+                            form["epochs"] = gr.Number(values["epochs"], label="Epochs", precision=0)
+                            form["batch_size"] = gr.Dropdown(list(BATCH_SIZES), value=values["batch_size"],
+                                                             label="Batch size")
+                            form["optimizer"] = gr.Dropdown(list(OPTIMIZERS), value=values["optimizer"],
+                                                            label="Optimizer")
+                        with gr.Row():
+                            form["lr"] = gr.Number(values["lr"], label="Learning rate")
+                            form["schedule"] = gr.Dropdown(list(SCHEDULES), value=values["schedule"],
+                                                           label="LR schedule")
+                            form["train_subset"] = gr.Number(values["train_subset"], precision=0,
+                                                             label="Training images (0: all)")
+                        with gr.Row():
+                            form["augment"] = gr.Checkbox(values["augment"], label="Augment (shift, rotate, scale)")
+                            form["normalize"] = gr.Checkbox(values["normalize"], label="Normalize inputs")
+                            form["softmax"] = gr.Checkbox(values["softmax"], label="End in a softmax (the course "
+                                                          "notebook's flaw: its MLP and LeNet)")
+                        with gr.Accordion("More settings", open=False), gr.Row():
+                            form["weight_decay"] = gr.Number(values["weight_decay"], label="Weight decay")
+                            form["momentum"] = gr.Number(values["momentum"], label="Momentum")
+                            form["label_smoothing"] = gr.Number(values["label_smoothing"], label="Label smoothing")
+                            form["seed"] = gr.Number(values["seed"], precision=0, label="Seed")
+                            form["metrics_every"] = gr.Number(values["metrics_every"], precision=0,
+                                                              label="Report every N steps")
                         gr.Markdown(limits_text())
                         with gr.Row():
                             start = gr.Button("Train", variant="primary")
@@ -631,7 +638,7 @@ def build_demo() -> gr.Blocks:
                 lesson_plot = gr.Plot(label="input ⋆ kernel = output")
                 hand_plot = gr.Plot(label="By hand vs F.conv2d")
 
-        fields = list(form.values())
+        fields = [form[name] for name in FORM]
         recipe.change(fill_form, recipe, [*fields, note], api_visibility="undocumented")
         run = start.click(train, [visitor, recipe, *fields], [curves, status, inspect_pick, draw_pick],
                           api_name="train", concurrency_limit=1, concurrency_id="train")

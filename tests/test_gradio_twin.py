@@ -112,14 +112,14 @@ def run_path(key: str, choice: str) -> Path:
 
 def test_train_streams_curve_points_in_order_then_inspect_and_draw_with_the_run(twin, tmp_path):
     client, key = client_of(twin)
-    job = client.submit(**form(key), api_name="/train")
+    job = client.submit(**form(key, epochs=3, batch_size=16), api_name="/train")
     outputs = list(job)  # every yield, as it came
     figures = [plotted(out[0], "train loss (running)") for out in outputs if plotted(out[0], "train loss (running)")]
-    assert len(figures) >= 2, [out[1] for out in outputs]  # streamed while it trained, not only at the end
+    assert len(figures) >= 3, [out[1] for out in outputs]  # streamed while it trained, not only at the end
     for before, after in zip(figures, figures[1:]):
         assert after[: len(before)] == before and len(after) >= len(before)  # each update extends the curve
-    assert figures[-1] == sorted(set(figures[-1])) and len(figures[-1]) == 10  # 2 epochs of 10 steps, every 2nd
-    assert plotted(outputs[-1][0], "val acc (epoch)") == [10, 20]
+    assert figures[-1] == list(range(2, 58, 2))  # 3 epochs of 19 steps (300 images at batch 16), every 2nd step
+    assert plotted(outputs[-1][0], "val acc (epoch)") == [19, 38, 57]
     assert any("**Training**" in out[1] and "images/s" in out[1] for out in outputs)
     curves, status, inspect_menu, draw_menu = outputs[-1]
     assert "**Finished**" in status and "test accuracy" in status
