@@ -126,6 +126,14 @@ def save_mlp(path, seed: int = 0):
 
 
 @pytest.fixture
+def runs_root(tmp_path, tiny_data_dir, monkeypatch):
+    """An empty runs folder (CNN_RUNS_DIR) beside the tiny data sets."""
+    root = tmp_path / "runs"
+    monkeypatch.setenv("CNN_RUNS_DIR", str(root))
+    return root
+
+
+@pytest.fixture
 def studio(tmp_path, tiny_data_dir, monkeypatch):
     """An empty runs folder and a checkpoints folder holding one tiny untrained model (it makes mistakes)."""
     folders = SimpleNamespace(checkpoints=tmp_path / "checkpoints", runs=tmp_path / "runs", data=tiny_data_dir)

@@ -27,13 +27,6 @@ def steer_keys(at: AppTest, run_id: str) -> set[str]:
     return {k.removeprefix("steer_").removesuffix(f"_{run_id}") for k in keys if k.startswith("steer_")}
 
 
-@pytest.fixture
-def runs_root(tmp_path, tiny_data_dir, monkeypatch):
-    root = tmp_path / "runs"
-    monkeypatch.setenv("CNN_RUNS_DIR", str(root))
-    return root
-
-
 def test_the_owner_pauses_steps_one_batch_sets_the_lr_and_resumes_from_the_page(runs_root):
     at = open_page("pages/train.py")
     run_id = start_run(at, model="lenet5_bn", epochs=30)

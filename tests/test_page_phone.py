@@ -93,13 +93,6 @@ def test_a_blank_canvas_on_a_phone_says_what_to_do_right_under_it(studio):
     assert "Draw a digit" in at.info[0].value
 
 
-@pytest.fixture
-def runs_root(tmp_path, tiny_data_dir, monkeypatch):
-    root = tmp_path / "runs"
-    monkeypatch.setenv("CNN_RUNS_DIR", str(root))
-    return root
-
-
 def test_train_on_a_phone_puts_the_run_first_and_folds_the_form_away(runs_root):
     at = open_page("pages/train.py", viewport_width=PHONE)
     assert not at.exception

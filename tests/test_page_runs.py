@@ -7,18 +7,9 @@ import os
 import signal
 import time
 
-import pytest
-
 from cnn_core.config import TrainConfig
 from cnn_core.runs import RunStatus, RunStore
 from tests.conftest import open_page
-
-
-@pytest.fixture
-def runs_root(tmp_path, tiny_data_dir, monkeypatch):
-    root = tmp_path / "runs"
-    monkeypatch.setenv("CNN_RUNS_DIR", str(root))
-    return root
 
 
 def wait_for(predicate, timeout=120.0, what="the condition"):

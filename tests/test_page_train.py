@@ -2,18 +2,10 @@
 
 import time
 
-import pytest
 from streamlit.testing.v1 import AppTest
 
 from cnn_core.runs import EndRecord, EpochRecord, RunStatus, RunStore
 from tests.conftest import components, open_page
-
-
-@pytest.fixture
-def runs_root(tmp_path, tiny_data_dir, monkeypatch):
-    root = tmp_path / "runs"
-    monkeypatch.setenv("CNN_RUNS_DIR", str(root))
-    return root
 
 
 def wait_for(predicate, timeout=90.0):
