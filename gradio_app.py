@@ -64,7 +64,7 @@ NO_MODEL_HINT = "No model to use here yet: train one in the **Train** tab."
 NO_KEY = "⚠️ Your browser has no visitor key yet: reload the page (it keeps one so that your runs stay yours)."
 TRAINABLE = [name for name in list_models() if name != "custom"]  # a layer stack of one's own: the Streamlit app
 DRAW_CONCURRENCY = 8  # drawing and inspection requests served at once; training: one run at a time per replica
-UPDATE_S = 1.0  # at most one curve update a second reaches the browser: plotly redraws all four panels each time
+UPDATE_S = 1.0  # steps reach the browser at most once a second (plotly redraws all four panels); epochs always do
 HEARTBEAT_S = 0.5  # the training generator yields at least this often, so that Cancel closes it soon
 RUN_PREFIX = "run:"  # a model choice that names one of the visitor's runs (the others are pretrained files)
 
@@ -302,7 +302,7 @@ def train(key: str | None, recipe: str, model: str, softmax: bool, dataset: str,
           weight_decay: float, momentum: float, label_smoothing: float, seed: float, metrics_every: float
           ) -> Iterator[tuple[Any, str, Any, Any]]:
     """The Train button: one run of this visitor's, streamed → (curves figure, status, Inspect's and Draw's model
-    pickers) when new curve points came (at most every UPDATE_S), and once more at the end."""
+    pickers) at each epoch, when new steps came (at most every UPDATE_S), and once more at the end."""
     values = {name: value for name, value in locals().items() if name in FORM}
     if not is_key(key):
         yield None, NO_KEY, gr.skip(), gr.skip()
@@ -322,16 +322,14 @@ def train(key: str | None, recipe: str, model: str, softmax: bool, dataset: str,
     try:
         with contextlib.closing(train_on_gpu(plan.config, str(path), plan.recipe)) as records:
             for record in records:
+                now = time.monotonic()
                 if record is not None:
                     history.append(record)
                     pending = record["event"] != "end"  # the end comes with the result, below
-                now = time.monotonic()
-                if now - shown < UPDATE_S:
-                    continue
-                if pending:  # the new points, however many came since the last update
-                    shown, pending = now, False
+                if pending and (record is not None and record["event"] == "epoch" or now - shown >= UPDATE_S):
+                    shown, pending = now, False  # the new points, however many came since the last update
                     yield curves_figure(history), notes + progress_text(plan, history, started), gr.skip(), gr.skip()
-                elif record is None and now - shown >= 1.0:  # the seconds go on while nothing new came
+                elif record is None and now - shown >= UPDATE_S:  # the seconds go on while nothing new came
                     shown = now
                     yield gr.skip(), notes + progress_text(plan, history, started), gr.skip(), gr.skip()
     except (ConfigError, DataError) as e:
