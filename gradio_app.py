@@ -64,7 +64,8 @@ NO_MODEL_HINT = "No model to use here yet: train one in the **Train** tab."
 NO_KEY = "⚠️ Your browser has no visitor key yet: reload the page (it keeps one so that your runs stay yours)."
 TRAINABLE = [name for name in list_models() if name != "custom"]  # a layer stack of one's own: the Streamlit app
 DRAW_CONCURRENCY = 8  # drawing and inspection requests served at once; training: one run at a time per replica
-UPDATE_S = 1.0  # steps reach the browser at most once a second (plotly redraws all four panels); epochs always do
+UPDATE_S = 1.0  # at most one curve update a second reaches the browser, epochs included: plotly redraws four panels
+# each time, and a run of many short epochs (tiny data) sending each one kept Chromium too busy to take a screenshot
 HEARTBEAT_S = 0.5  # the training generator yields at least this often, so that Cancel closes it soon
 RUN_PREFIX = "run:"  # a model choice that names one of the visitor's runs (the others are pretrained files)
 
@@ -302,7 +303,7 @@ def train(key: str | None, recipe: str, model: str, softmax: bool, dataset: str,
           weight_decay: float, momentum: float, label_smoothing: float, seed: float, metrics_every: float
           ) -> Iterator[tuple[Any, str, Any, Any]]:
     """The Train button: one run of this visitor's, streamed → (curves figure, status, Inspect's and Draw's model
-    pickers) at each epoch, when new steps came (at most every UPDATE_S), and once more at the end."""
+    pickers) when new curve points came (the first at once, then at most every UPDATE_S), and once more at the end."""
     values = {name: value for name, value in locals().items() if name in FORM}
     if not is_key(key):
         yield None, NO_KEY, gr.skip(), gr.skip()
@@ -316,21 +317,23 @@ def train(key: str | None, recipe: str, model: str, softmax: bool, dataset: str,
     if plan.gpu_seconds is not None and on_zerogpu():
         notes += (f"ℹ️ This run asks ZeroGPU for up to {plan.gpu_seconds} s of GPU time, counted against your daily "
                   "GPU quota (ZeroGPU says so if too little is left).  \n")
-    started, history, shown, pending = time.monotonic(), [], 0.0, False
+    started, history, pending = time.monotonic(), [], False
+    drawn = ticked = -math.inf  # when the curves, and the status alone, were last sent: the first point goes at once
     yield None, notes + progress_text(plan, history, started), gr.skip(), gr.skip()
     path = visitor_runs().new_path(key, plan.config.model)
     try:
         with contextlib.closing(train_on_gpu(plan.config, str(path), plan.recipe)) as records:
             for record in records:
-                now = time.monotonic()
                 if record is not None:
                     history.append(record)
                     pending = record["event"] != "end"  # the end comes with the result, below
-                if pending and (record is not None and record["event"] == "epoch" or now - shown >= UPDATE_S):
-                    shown, pending = now, False  # the new points, however many came since the last update
+                now = time.monotonic()
+                if pending and now - drawn >= UPDATE_S:  # the new points, however many came since the last update
+                    drawn = ticked = now
+                    pending = False
                     yield curves_figure(history), notes + progress_text(plan, history, started), gr.skip(), gr.skip()
-                elif record is None and now - shown >= UPDATE_S:  # the seconds go on while nothing new came
-                    shown = now
+                elif record is None and now - ticked >= UPDATE_S:  # the seconds go on while nothing new came
+                    ticked = now
                     yield gr.skip(), notes + progress_text(plan, history, started), gr.skip(), gr.skip()
     except (ConfigError, DataError) as e:
         yield gr.skip(), f"⚠️ {e}", gr.skip(), gr.skip()
@@ -585,7 +588,7 @@ def build_demo() -> gr.Blocks:
                                                               label="Report every N steps")
                         gr.Markdown(limits_text())
                         with gr.Row():
-                            start = gr.Button("Train", variant="primary")
+                            start = gr.Button("Train", variant="primary", interactive=False)  # until the key came
                             cancel = gr.Button("Cancel", variant="stop")
                     with gr.Column(scale=3):
                         status = gr.Markdown("Choose a recipe or a model and press **Train**: the curves appear "
@@ -613,8 +616,8 @@ def build_demo() -> gr.Blocks:
                 with gr.Row():
                     with gr.Column(scale=1):
                         sketch = gr.Sketchpad(label="Draw a digit (pick the brush first)", canvas_size=(280, 280),
-                                              format="png", brush=gr.Brush(default_size=10, colors=["#000000"],
-                                                                           color_mode="fixed"))
+                                              elem_id="sketch", format="png",
+                                              brush=gr.Brush(default_size=10, colors=["#000000"], color_mode="fixed"))
                         draw_pick = gr.Dropdown(choices, value=first, label="Model")
                         layer = layer_menu(None, first)
                         predict_button = gr.Button("Predict", variant="primary")
@@ -663,7 +666,8 @@ def build_demo() -> gr.Blocks:
         for tab in (inspect_tab, draw_tab):  # a run that ended meanwhile (or was cancelled) shows up
             tab.select(model_menus, visitor, [inspect_pick, draw_pick], api_visibility="undocumented")
         demo.load(visitor_key, visitor, visitor, api_name="visitor").then(
-            model_menus, visitor, [inspect_pick, draw_pick], api_name="models")
+            model_menus, visitor, [inspect_pick, draw_pick], api_name="models").then(
+            lambda: gr.Button(interactive=True), None, start, api_visibility="undocumented")
         demo.load(convolve, lesson_inputs, [lesson_text, lesson_plot, hand_plot], api_name="convolve")
     demo.queue(default_concurrency_limit=DRAW_CONCURRENCY)
     return demo

@@ -115,7 +115,8 @@ def test_train_streams_curve_points_in_order_then_inspect_and_draw_with_the_run(
     job = client.submit(**form(key, epochs=3, batch_size=16), api_name="/train")
     outputs = list(job)  # every yield, as it came
     figures = [plotted(out[0], "train loss (running)") for out in outputs if plotted(out[0], "train loss (running)")]
-    assert len(figures) >= 3, [out[1] for out in outputs]  # streamed while it trained, not only at the end
+    assert len(figures) >= 2 and figures[0] == [2], [out[1] for out in outputs]  # the first point came at once,
+    # while it trained (later ones at most once a second: how many depends on the machine's speed)
     for before, after in zip(figures, figures[1:]):
         assert after[: len(before)] == before and len(after) >= len(before)  # each update extends the curve
     assert figures[-1] == list(range(2, 58, 2))  # 3 epochs of 19 steps (300 images at batch 16), every 2nd step
