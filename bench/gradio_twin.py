@@ -19,6 +19,7 @@ drives it:
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import os
 import statistics
@@ -61,8 +62,6 @@ def plotted(figure, trace: str) -> tuple[list, list]:
         if t.get("name") == trace:
             y = t.get("y", [])
             if isinstance(y, dict):  # plotly's typed array
-                import base64
-
                 y = np.frombuffer(base64.b64decode(y["bdata"]), dtype=y["dtype"]).tolist()
             return t.get("x", []), y
     return [], []
@@ -101,9 +100,11 @@ def main(argv: list[str] | None = None) -> int:
     from cnn_core.train import fit
     from tests.conftest import free_port
 
-    config = TrainConfig(model=args.model, epochs=args.epochs, batch_size=args.batch_size, optimizer="adamw",
+    wanted = TrainConfig(model=args.model, epochs=args.epochs, batch_size=args.batch_size, optimizer="adamw",
                          lr=3e-3, weight_decay=5e-4, schedule="onecycle", metrics_every=args.metrics_every,
                          train_subset=args.images)
+    values = dict(zip(gradio_app.FORM, gradio_app.form_values(wanted), strict=True))  # the Train form, filled in
+    config = gradio_app.plan_run(DEFAULT_PRESET, values).config  # what the twin trains: fit alone trains the same
     device = "cuda" if torch.cuda.is_available() else "cpu"
     load_splits(config.dataset)  # both sides find the data loaded
 
@@ -114,11 +115,7 @@ def main(argv: list[str] | None = None) -> int:
         before = epoch_speeds(fit(config).history)
         client = Client(f"http://127.0.0.1:{port}/", verbose=False)
         key = client.predict(None, api_name="/visitor")
-        form = dict(key=key, recipe=DEFAULT_PRESET, model=config.model, softmax=False, dataset=config.dataset,
-                    epochs=config.epochs, batch_size=config.batch_size, optimizer=config.optimizer, lr=config.lr,
-                    schedule=config.schedule, augment=False, normalize=True, train_subset=config.train_subset,
-                    weight_decay=config.weight_decay, momentum=config.momentum, label_smoothing=0.0, seed=0,
-                    metrics_every=config.metrics_every)
+        form = dict(key=key, recipe=DEFAULT_PRESET, **values)
         start = time.perf_counter()
         job = client.submit(**form, api_name="/train")
         first_point = to_target = None
