@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
+import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -22,11 +23,18 @@ from typing import Any
 MODES = ("local", "hosted", "class")
 SECRET_FILE = ".share-secret"  # in the runs folder: share links survive a restart
 VISITOR_COOKIE = "cnn_visitor"  # HttpOnly, set by the server (ui/stream.py) on a hosted server
+KEY_CHARS = re.compile(r"[A-Za-z0-9_-]+")
 
 
 def new_key() -> str:
     """A visitor's secret key: 256 random bits, URL-safe."""
     return secrets.token_urlsafe(32)
+
+
+def is_key(value: object) -> bool:
+    """Whether `value` can be a visitor's key: URL-safe text of 32 to 256 characters (new_key's are 43), too long to
+    guess; a shorter one is refused rather than trusted."""
+    return isinstance(value, str) and 32 <= len(value) <= 256 and KEY_CHARS.fullmatch(value) is not None
 
 
 def owner_tag(key: str) -> str:

@@ -35,16 +35,20 @@ class HostedLimits:
     max_queued_runs: int = 3  # … of at most this many
     max_run_age_hours: float = 6.0  # older runs are deleted
     private_runs: bool = True  # each visitor sees only the runs of their own session
+    gpu: bool = False  # runs may train on a GPU (the Gradio twin: ZeroGPU lends one per run); else CPU only
 
     @property
     def max_run_age_s(self) -> float:
         return self.max_run_age_hours * 3600
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> HostedLimits:
-        """Read CNN_HOSTED and the CNN_MAX_* overrides; raise ValueError naming a malformed one."""
+    def from_env(cls, env: Mapping[str, str] | None = None, base: HostedLimits | None = None) -> HostedLimits:
+        """Read CNN_HOSTED and the CNN_MAX_* overrides of `base`'s limits (default: the Docker Space's above);
+        raise ValueError naming a malformed one. A `base` that is enabled stays enabled."""
         env = os.environ if env is None else env
-        values: dict[str, object] = {"enabled": env.get("CNN_HOSTED", "0") == "1",
+        base = cls() if base is None else base
+        values: dict[str, object] = {**dataclasses.asdict(base),
+                                     "enabled": base.enabled or env.get("CNN_HOSTED", "0") == "1",
                                      "private_runs": env.get("CNN_PRIVATE_RUNS", "1") != "0"}
         for f in dataclasses.fields(cls):
             var = ENV_VARS.get(f.name)
@@ -57,6 +61,11 @@ class HostedLimits:
             if values[f.name] <= 0:
                 raise ValueError(f"{var} must be a positive {type(f.default).__name__}, got {env[var]!r}.")
         return cls(**values)
+
+
+# The Gradio twin on a ZeroGPU Space: a GPU per run, so the tutorials' recipes may run as written (10 epochs of all
+# 55,000 training images); how long a run may hold the GPU bounds it further (cnn_core.gpu_time).
+ZEROGPU_LIMITS = HostedLimits(enabled=True, gpu=True, max_epochs=10, max_train_subset=60_000, max_batch_size=1024)
 
 
 def apply_limits(config: TrainConfig, limits: HostedLimits | None = None) -> tuple[TrainConfig, list[str]]:
@@ -75,7 +84,7 @@ def apply_limits(config: TrainConfig, limits: HostedLimits | None = None) -> tup
                           "or run CNN studio on your own machine.")
     changes: dict[str, object] = {}
     notes = []
-    if config.device != "cpu":
+    if config.device != "cpu" and not limits.gpu:
         changes["device"] = "cpu"
         if config.device == "cuda":
             notes.append("The hosted demo has no GPU: this run trains on the CPU.")

@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from cnn_core.data import DatasetInfo, Split, normalize
 from cnn_core.models.registry import outputs_probabilities
 
 ACTIVATIONS = (nn.ReLU, nn.LeakyReLU, nn.ELU, nn.GELU, nn.SiLU, nn.Tanh, nn.Sigmoid)
@@ -143,6 +144,13 @@ def evaluate_predictions(
         raise ValueError(f"{len(images_normalized)} images but {len(labels)} labels.")
     probs = np.concatenate([predict(model, batch) for batch in images_normalized.split(batch_size)])
     return probs.argmax(axis=1), probs
+
+
+def split_predictions(model: nn.Module, info: DatasetInfo, split: Split) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A model on a split of uint8 images (N, 28, 28) → labels (N,), predictions (N,), probabilities (N, K)."""
+    x = normalize(split.images, info.mean, info.std, model.input_size)
+    preds, probs = evaluate_predictions(model, x, split.labels)
+    return split.labels.numpy(), preds, probs
 
 
 def confusion_matrix(labels: np.ndarray, preds: np.ndarray, num_classes: int = 10) -> np.ndarray:

@@ -118,3 +118,10 @@ def recipe_of(config: TrainConfig) -> str | None:
     """The name of the recipe this config is exactly (recorded with the run, so its tutorial's accuracy stays
     next to it even after a hosted demo clamps it); None for a config of one's own."""
     return next((name for name, preset in PRESETS.items() if preset.config == config), None)
+
+
+def reported(recipe: str | None) -> tuple[float | None, str]:
+    """What the tutorial behind `recipe` reported on its test set, and who did (a caption's start); (None, "") for
+    no recipe or one that reported nothing."""
+    preset = PRESETS.get(recipe) if recipe else None
+    return (preset.reported_acc, preset.reported_by) if preset else (None, "")

@@ -23,7 +23,7 @@ from typing import Any
 
 from cnn_core.config import BATCH_SIZES, DEVICES, FORM_RANGES, OPTIMIZERS, SCHEDULES, ConfigError, TrainConfig
 from cnn_core.data import DATASETS
-from cnn_core.models import MODELS, ModelSpecError, count_parameters, create_model
+from cnn_core.models import MODELS, ModelSpecError, count_parameters, create_model, takes
 from cnn_core.models.custom import ACTIVATIONS, DEFAULT_LAYERS, LAYER_RANGES
 
 VERSION = "v1"
@@ -146,7 +146,7 @@ def decode(text: str) -> tuple[TrainConfig, list[str]]:
             ignored.append(f"`{token}`: only a custom model has a layer stack and an input size, and this link's "
                            f"model is {config.model}.")
     if model_args.get("softmax"):
-        if "softmax" in _factory_parameters(config.model):
+        if takes(config.model, "softmax"):
             config = dataclasses.replace(config, model_args={"softmax": True})
         else:
             ignored.append(f"`softmax`: model {config.model} has no softmax option.")
@@ -187,12 +187,6 @@ def _token_change(token: str, model_args: dict[str, Any]) -> dict[str, Any]:
         if not low <= value <= high:
             raise ConfigError(f"{label} must be between {low:g} and {high:g}.")
     return {field: value}
-
-
-def _factory_parameters(model: str) -> set[str]:
-    import inspect
-
-    return set(inspect.signature(MODELS[model].factory).parameters)
 
 
 def _with_stack(config: TrainConfig, model_args: dict[str, Any], ignored: list[str]) -> TrainConfig:

@@ -2,7 +2,7 @@
 
 import pytest
 
-from cnn_core.access import Access, Visitor, new_key, owner_tag, server_access, share_secret
+from cnn_core.access import Access, Visitor, is_key, new_key, owner_tag, server_access, share_secret
 from tests.conftest import tampered
 
 ALICE, BOB = Visitor(new_key()), Visitor(new_key())
@@ -73,3 +73,9 @@ def test_only_an_owner_steers_a_run_and_pause_is_for_where_it_blocks_nobody():
     for stranger in (BOB, viewer):  # another student, a share link's viewer: nothing
         assert not school.can_act(stranger, ALICES_RUN) and not school.can_pause(stranger, ALICES_RUN)
         assert not hosted.can_act(stranger, ALICES_RUN) and not hosted.can_pause(stranger, ALICES_RUN)
+
+
+def test_a_key_is_long_url_safe_text_or_nothing():
+    assert is_key(new_key()) and is_key("a" * 32) and is_key("A-_9" * 64)
+    for bad in (None, 42, "", "a" * 31, "a" * 257, "a/" * 20, "ä" * 40, "a b" * 20):
+        assert not is_key(bad)

@@ -1,4 +1,5 @@
-"""The Gradio twin: Sketchpad values → prediction, unit-tested and through a served app with gradio_client.
+"""The Gradio twin's Draw tab: Sketchpad values → prediction, unit-tested and through a served app with gradio_client
+(its Train, Inspect and Learn tabs, visitors and ZeroGPU: tests/test_gradio_twin.py).
 
 With the pretrained checkpoint the digits must be read right; without it a model trained here on
 synthetic data only shows that the pipeline works (a class among 0 to 9, probabilities summing to 1).
@@ -66,7 +67,7 @@ def runs_dir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def model_path(runs_dir):
-    choices = gradio_app.checkpoint_choices()
+    choices = gradio_app.model_choices(None)
     assert choices, "the app lists no checkpoint"
     return str(PRETRAINED) if PRETRAINED.is_file() else choices[-1][1]
 
@@ -90,10 +91,10 @@ def test_editor_image_merges_the_strokes_of_every_layer_by_alpha():
 
 @pytest.mark.parametrize("width", [18, 3], ids=["thick", "thin"])
 def test_classify_a_drawn_digit(model_path, width):
-    probs, steps, maps, message = gradio_app.classify(editor_value(stroke_layer(SEVEN, width), background=white()),
-                                                      model_path, None)
+    probs, steps, maps, heat, message = gradio_app.classify(
+        editor_value(stroke_layer(SEVEN, width), background=white()), model_path, None)
     check_probabilities(probs)
-    assert isinstance(steps, go.Figure) and isinstance(maps, go.Figure)
+    assert isinstance(steps, go.Figure) and isinstance(maps, go.Figure) and isinstance(heat, go.Figure)
     top = max(probs, key=probs.get)
     assert f"**{top}**" in message
     if PRETRAINED.is_file():
@@ -102,13 +103,13 @@ def test_classify_a_drawn_digit(model_path, width):
 
 def test_a_blank_canvas_gives_a_hint(model_path):
     blank = editor_value(np.zeros((280, 280, 4), np.uint8), background=white(), composite=white())
-    assert gradio_app.classify(blank, model_path, "conv1") == (None, None, None, gradio_app.BLANK_HINT)
-    assert gradio_app.classify(None, model_path, None) == (None, None, None, gradio_app.BLANK_HINT)
-    assert gradio_app.classify(blank, None, None)[3] == gradio_app.NO_MODEL_HINT
+    assert gradio_app.classify(blank, model_path, "conv1") == (None, None, None, None, gradio_app.BLANK_HINT)
+    assert gradio_app.classify(None, model_path, None) == (None, None, None, None, gradio_app.BLANK_HINT)
+    assert gradio_app.classify(blank, None, None)[-1] == gradio_app.NO_MODEL_HINT
 
 
 def test_layer_menu_lists_feature_map_layers(model_path):
-    menu = gradio_app.layer_menu(model_path)
+    menu = gradio_app.layer_menu(None, model_path)
     names = [choice[0] if isinstance(choice, tuple) else choice for choice in menu.choices]
     assert names[0] == "conv1" and menu.value == "conv1"
     *_, message = gradio_app.classify(editor_value(stroke_layer(SEVEN)), model_path, names[-1])
@@ -187,55 +188,8 @@ def test_served_app_predicts_through_gradio_client(served, model_path, tmp_path)
           "composite": handle_file(tmp_path / "digit.png")}, expected),
     ]
     for value, want in cases:
-        label, steps, maps, message = served.predict(value, model_path, "conv1", api_name="/predict")
+        label, steps, maps, heat, message = served.predict(value, model_path, "conv1", None, api_name="/predict")
         assert label["label"] in CLASSES and f"**{label['label']}**" in message
-        assert steps["type"] == "plotly" and maps["type"] == "plotly"
+        assert steps["type"] == "plotly" and maps["type"] == "plotly" and heat["type"] == "plotly"
         if want is not None:
             assert label["label"] == want
-
-
-def fresh_gradio_app(monkeypatch, spaces_module):
-    """gradio_app.py imported anew (as its own module) with `spaces_module` as the `spaces` package (None: absent)."""
-    import importlib.util
-
-    monkeypatch.setitem(sys.modules, "spaces", spaces_module)  # None in sys.modules: `import spaces` fails
-    spec = importlib.util.spec_from_file_location("gradio_app_fresh", ROOT / "gradio_app.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_train_on_gpu_asks_zerogpu_for_a_gpu_when_spaces_is_installed(monkeypatch):
-    import types
-
-    asked = []
-
-    def gpu(task=None, *, duration=None, size=None):  # the shape of spaces.GPU(duration=…)
-        def lend(fn):
-            asked.append((fn.__name__, duration))
-            return types.SimpleNamespace(zerogpu=True, fn=fn)
-        return lend
-
-    module = fresh_gradio_app(monkeypatch, types.SimpleNamespace(GPU=gpu))
-    assert asked == [("train_on_gpu", module.GPU_SECONDS)] and module.train_on_gpu.zerogpu
-    plain = fresh_gradio_app(monkeypatch, None)
-    assert plain.spaces is None and plain.train_on_gpu.__name__ == "train_on_gpu"  # no spaces: no decorator
-
-
-def test_the_spaces_package_changes_nothing_off_spaces():
-    spaces = pytest.importorskip("spaces")
-    assert gradio_app.spaces is spaces and not os.environ.get("SPACES_ZERO_GPU")
-    assert spaces.GPU(duration=5)(len) is len  # the decorator hands the function back as it is
-    assert gradio_app.train_on_gpu.__name__ == "train_on_gpu" and not hasattr(gradio_app.train_on_gpu, "zerogpu")
-
-
-def test_train_on_gpu_trains_and_saves_a_checkpoint(tiny_data_dir, tmp_path, monkeypatch):
-    from cnn_core.checkpoints import load_checkpoint
-
-    monkeypatch.setenv("CNN_RUNS_DIR", str(tmp_path / "runs"))
-    config = TrainConfig(model="mlp", model_args={"hidden": 16}, epochs=1, train_subset=256, val_size=64,
-                         batch_size=64, device="cpu")
-    path = gradio_app.train_on_gpu(config)
-    assert path.parent == tmp_path / "runs" / ".gradio"  # a dot folder: not listed as a run
-    ckpt = load_checkpoint(path)
-    assert ckpt.meta["model"] == "mlp" and ckpt.test_acc is not None

@@ -90,3 +90,13 @@ def test_cleanup_deletes_only_old_runs(tmp_path):
     assert not old.exists() and not older.exists()
     assert fresh.exists() and kept.exists() and still_writing.exists() and (tmp_path / "notes.txt").exists()
     assert delete_old_runs(tmp_path / "absent", 1) == []
+
+
+def test_a_base_sets_the_defaults_and_the_gpu_flag_keeps_the_device():
+    base = HostedLimits(enabled=True, gpu=True, max_epochs=10)
+    assert HostedLimits.from_env({}, base=base) == base  # enabled by the base, without CNN_HOSTED
+    assert HostedLimits.from_env({"CNN_MAX_EPOCHS": "4"}, base=base).max_epochs == 4
+    cfg = TrainConfig(epochs=20, device="auto")
+    config, notes = apply_limits(cfg, base)
+    assert config.device == "auto" and config.epochs == 10 and not any("GPU" in n for n in notes)
+    assert apply_limits(cfg, HOSTED)[0].device == "cpu"

@@ -76,12 +76,115 @@ def test_dockerfile_runs_streamlit_as_uid_1000_with_data_and_checkpoints(space):
     assert copy_library < steps.index(("RUN", "python -m cnn_core fetch-data"))  # fetch-data needs the library
 
 
-def test_gradio_kind_makes_a_gradio_space(tmp_path):
-    folder = assemble.assemble(tmp_path / "gradio", kind="gradio")
-    meta = front_matter(folder)
+@pytest.fixture(scope="module")
+def gradio_space(tmp_path_factory):
+    return assemble.assemble(tmp_path_factory.mktemp("build") / "space-gradio", kind="gradio", owner="someone",
+                             repository="https://example.org/cnn-studio")
+
+
+def test_gradio_kind_makes_a_zerogpu_space(gradio_space):
+    from huggingface_hub import SpaceHardware
+
+    meta = front_matter(gradio_space)
     assert meta["sdk"] == "gradio" and meta["sdk_version"] == gradio.__version__ and "app_port" not in meta
-    assert (folder / meta["app_file"]).is_file() and (folder / "cnn_core" / "drawing.py").is_file()
-    assert not (folder / "Dockerfile").exists() and not (folder / "pages").exists()
+    assert meta["python_version"] in ("3.10", "3.12")  # the Pythons ZeroGPU runs, quoted: 3.10 is not 3.1
+    assert "python_version: '3.12'" in (gradio_space / "README.md").read_text()
+    assert meta["suggested_hardware"] == SpaceHardware.ZERO_A10G  # huggingface_hub's name for ZeroGPU
+    assert 0 < len(meta["short_description"]) <= 60 and {meta["colorFrom"], meta["colorTo"]} <= SPACE_COLORS
+    assert (gradio_space / meta["app_file"]).is_file() and (gradio_space / "cnn_core" / "drawing.py").is_file()
+    assert not (gradio_space / "Dockerfile").exists() and not (gradio_space / "pages").exists()
+    body = (gradio_space / "README.md").read_text()
+    assert "ZeroGPU" in body and "quota" in body and "https://example.org/cnn-studio" in body
+    assert "https://huggingface.co/spaces/someone/cnn-studio-draw" in body  # the static page
+    links = json.loads((gradio_space / "links.json").read_text())
+    assert links == {"docker": "https://huggingface.co/spaces/someone/cnn-studio",
+                     "static": "https://huggingface.co/spaces/someone/cnn-studio-draw",
+                     "repository": "https://example.org/cnn-studio"}
+
+
+def space_requirements(folder):
+    from packaging.requirements import Requirement
+
+    lines = [line.split("#")[0].strip() for line in (folder / "requirements.txt").read_text().splitlines()]
+    return {(req := Requirement(line)).name.lower(): req for line in lines if line}
+
+
+def test_gradio_space_requirements_install_on_zerogpu_and_admit_what_we_test(gradio_space):
+    """torch >= 2.8 unpinned (ZeroGPU's torch, not our pin), torchvision unpinned, gradio at the sdk_version; every
+    package we test with satisfies its line, so the tested environment is one the Space may get."""
+    from importlib.metadata import version
+
+    reqs = space_requirements(gradio_space)
+    torch = reqs["torch"]
+    assert "==" not in str(torch.specifier) and torch.specifier.contains("2.8.0") and not torch.specifier.contains("2.7.1")
+    assert str(reqs["torchvision"].specifier) == ""
+    assert str(reqs["gradio"].specifier) == f"=={gradio.__version__}" and "spaces" in reqs
+    for name, req in reqs.items():
+        assert req.specifier.contains(version(name), prereleases=True), f"{name} {version(name)} is not {req}"
+    assert {"streamlit", "ray", "onnx", "onnxruntime", "playwright", "pytest"}.isdisjoint(reqs)
+
+
+def not_on_the_space(folder) -> list[str]:
+    """Top-level modules installed here that the Space's requirements (with everything they need) do not bring."""
+    from importlib.metadata import PackageNotFoundError, distribution, packages_distributions
+
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    seen, todo = set(), list(space_requirements(folder))
+    while todo:
+        name = canonicalize_name(todo.pop())
+        if name in seen:
+            continue
+        seen.add(name)
+        try:
+            requires = distribution(name).requires or []
+        except PackageNotFoundError:
+            continue
+        todo += [r.name for r in map(Requirement, requires) if not r.marker or r.marker.evaluate({"extra": ""})]
+    ours = {canonicalize_name(line.split("==")[0]) for line in (ROOT / "requirements.txt").read_text().splitlines()
+            if "==" in line}
+    return sorted(module for module, dists in packages_distributions().items()
+                  if all(canonicalize_name(d) in ours - seen for d in dists))
+
+
+SERVE_TWIN = """
+import runpy, sys
+blocked = set(sys.argv[1].split(","))
+class NotOnTheSpace:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in blocked:
+            raise ModuleNotFoundError(f"{name} is not in the Space's requirements")
+sys.meta_path.insert(0, NotOnTheSpace())
+import cnn_core
+print("library:", cnn_core.__file__, flush=True)
+runpy.run_path("gradio_app.py", run_name="__main__")
+"""
+
+
+def test_the_assembled_twin_imports_and_serves_with_only_its_requirements(gradio_space, tmp_path):
+    """gradio_app.py from the Space folder, with every package the Space does not install made unimportable,
+    serves its page (and its links) on loopback."""
+    blocked = not_on_the_space(gradio_space)
+    assert {"streamlit", "ray", "onnx", "playwright"} <= set(blocked)
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env.update(CNN_HOSTED="1", CNN_RUNS_DIR=str(tmp_path / "runs"), GRADIO_SERVER_PORT=str(port),
+               GRADIO_ANALYTICS_ENABLED="False")
+    proc = subprocess.Popen([sys.executable, "-c", SERVE_TWIN, ",".join(blocked)], cwd=gradio_space, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 180
+        while health(f"http://127.0.0.1:{port}/config") is None:
+            assert proc.poll() is None, f"the twin exited with {proc.returncode}:\n{proc.stdout.read()[-3000:]}"
+            assert time.monotonic() < deadline, "the assembled twin did not answer within 180 s"
+            time.sleep(0.5)
+        config = health(f"http://127.0.0.1:{port}/config")
+        assert "https://huggingface.co/spaces/someone/cnn-studio-draw" in config  # its link to the static page
+        assert "https://example.org/cnn-studio" in config  # and to the repository
+    finally:
+        stop_process(proc)
+    assert f"library: {gradio_space / 'cnn_core'}" in proc.stdout.read()
 
 
 def test_reassembling_replaces_an_assembly_but_never_other_folders(space, tmp_path):

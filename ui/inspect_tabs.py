@@ -10,8 +10,8 @@ import streamlit as st
 
 from cnn_core.checkpoints import Checkpoint
 from cnn_core.data import Split, data_dir, load_splits, normalize
-from cnn_core.inspect import (confusion_matrix, conv_layers, evaluate_predictions, feature_maps, input_templates,
-                              kernels, mistakes, per_class_accuracy, predict)
+from cnn_core.inspect import (confusion_matrix, conv_layers, feature_maps, input_templates, kernels, mistakes,
+                              per_class_accuracy, predict, split_predictions)
 from cnn_core.plots.inspect import (class_accuracy_figure, confusion_figure, feature_map_figure, image_strip,
                                     kernel_figure)
 from ui.model_picker import cached_checkpoint, picked_is_yours
@@ -22,13 +22,7 @@ from ui.viewport import is_phone, plotly_chart
 def test_predictions(path: str, mtime_ns: int, data_root: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One checkpoint file on its test set → labels (N,), predictions (N,), probabilities (N, K)."""
     ckpt = cached_checkpoint(Path(path))
-    return _predictions(ckpt, load_splits(ckpt.info.name, Path(data_root))["test"])
-
-
-def _predictions(ckpt: Checkpoint, test: Split) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    x = normalize(test.images, ckpt.info.mean, ckpt.info.std, ckpt.model.input_size)
-    preds, probs = evaluate_predictions(ckpt.model, x, test.labels)
-    return test.labels.numpy(), preds, probs
+    return split_predictions(ckpt.model, ckpt.info, load_splits(ckpt.info.name, Path(data_root))["test"])
 
 
 def predictions(ckpt: Checkpoint, test: Split) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -39,7 +33,7 @@ def predictions(ckpt: Checkpoint, test: Split) -> tuple[np.ndarray, np.ndarray, 
     memo = st.session_state.setdefault("your_model_predictions", {})
     if memo.get("model") is not ckpt.model:
         memo.clear()
-        memo.update(model=ckpt.model, result=_predictions(ckpt, test))
+        memo.update(model=ckpt.model, result=split_predictions(ckpt.model, ckpt.info, test))
     return memo["result"]
 
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import streamlit as st
 
+from cnn_core import presets
 from cnn_core.classroom import ClassStore
 from cnn_core.layer_stats import vanishing_hint
 from cnn_core.plots.training import curves_figure, layer_steps, layers_figure, weight_hist_figure
-from cnn_core.presets import PRESETS
 from cnn_core.runs import JobManager, RunInfo, RunStatus, runs_dir
 from ui.jobs import access, classroom, readable_run, visitor
 from ui.live_chart import live_curves
@@ -22,8 +22,7 @@ def _fmt_pct(x: float | None) -> str:
 
 def _reported(run: RunInfo) -> tuple[float | None, str]:
     """What the tutorial behind the run's recipe reported (the recipe is recorded with the run), and who did."""
-    preset = PRESETS.get(run.recipe) if run.recipe else None
-    return (preset.reported_acc, preset.reported_by) if preset else (None, "")
+    return presets.reported(run.recipe)
 
 
 def _eta(run: RunInfo) -> str:

@@ -4,7 +4,6 @@ page puts it."""
 from __future__ import annotations
 
 import dataclasses
-import inspect
 import re
 from typing import Any
 
@@ -13,7 +12,7 @@ from streamlit.delta_generator import DeltaGenerator
 
 from cnn_core.config import BATCH_SIZES, DEVICES, FORM_RANGES, OPTIMIZERS, SCHEDULES, ConfigError, TrainConfig
 from cnn_core.data import DATASETS
-from cnn_core.models import MODELS, ModelSpecError, count_parameters, create_model, layer_table
+from cnn_core.models import MODELS, ModelSpecError, count_parameters, create_model, layer_table, takes
 from cnn_core.models.custom import ACTIVATIONS, DEFAULT_LAYERS, LAYER_RANGES, LAYER_TYPES, describe
 from cnn_core.presets import DEFAULT_PRESET, PRESETS, recipe_of
 from cnn_core.setup_link import PARAM, decode, encode
@@ -177,7 +176,7 @@ def train_form() -> TrainConfig | None:
     model_args: dict[str, Any] | None = {}
     if model == "custom":
         model_args = layer_editor()
-    elif "softmax" in inspect.signature(MODELS[model].factory).parameters and st.checkbox(
+    elif takes(model, "softmax") and st.checkbox(
             "End the model in a softmax (as the course notebook does)", key=_key("softmax"),
             help="CrossEntropyLoss applies softmax itself: a softmax layer before it applies it twice, which "
                  "shrinks the gradients. Kept to show the notebook's flaw."):

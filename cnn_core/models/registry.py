@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import inspect
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -50,6 +51,11 @@ def model_spec(name: str) -> ModelSpec:
     if name not in MODELS:
         raise ValueError(f"Unknown model {name!r}: choose one of {', '.join(MODELS)}.")
     return MODELS[name]
+
+
+def takes(name: str, argument: str) -> bool:
+    """Whether the registered model `name` has the keyword argument `argument` (e.g. "softmax", a tutorial's flaw)."""
+    return argument in inspect.signature(model_spec(name).factory).parameters
 
 
 def create_model(name: str, **kwargs: Any) -> Net:

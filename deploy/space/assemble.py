@@ -6,16 +6,25 @@
 
 The folder holds the app, the library, the pretrained checkpoints, requirements.txt and the Space's
 README.md (its YAML front matter on top); the docker kind adds the Dockerfile and a .dockerignore. The
-static kind holds only index.html, the pretrained MNIST model as a stand-alone page (cnn_core/webpage.py:
-drawing and prediction in the visitor's browser, no server; needs `make web` first), and the README.
-Push it with git to the Space's repository (every file is small; no LFS needed below 10 MB each).
+gradio kind is made for ZeroGPU hardware: its requirements.txt is its own (`gradio_requirements`: torch >= 2.8
+unpinned, for the Python and torch that ZeroGPU installs, and only what the twin imports) and links.json tells the
+twin where the other Spaces and the repository are. The static kind holds only index.html, the pretrained MNIST
+model as a stand-alone page (cnn_core/webpage.py: drawing and prediction in the visitor's browser, no server; needs
+`make web` first), and the README. Push it with git to the Space's repository (every file is small; no LFS needed
+below 10 MB each).
+
+Each Space's README links to the other two and to the repository: `--owner` names the Hugging Face account (user
+or organization) that hosts the three Spaces under SPACE_NAMES, `--repository` the source's URL (default: the git
+remote `origin`, when it is an https URL).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -25,27 +34,42 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 CONTENTS = {  # kind → (files, folders) copied from the repository; ui/ only where it exists
     "docker": (("app.py", "requirements.txt"), ("pages", "cnn_core", "ui", "checkpoints", ".streamlit")),
-    "gradio": (("gradio_app.py", "requirements.txt"), ("cnn_core", "checkpoints")),
+    "gradio": (("gradio_app.py",), ("cnn_core", "checkpoints")),  # requirements.txt and links.json are made
     "static": ((), ()),  # index.html is made, not copied
 }
 STATIC_CHECKPOINT = "checkpoints/lenet5_bn-mnist.safetensors"
 MAX_FILE_MB = 10  # a Space's git refuses bigger files unless they go through LFS
 REQUIRED = {"app.py", "gradio_app.py", "requirements.txt", "pages", "cnn_core"}
+SPACE_NAMES = {"docker": "cnn-studio", "gradio": "cnn-studio-gpu", "static": "cnn-studio-draw"}  # under --owner
+SPACE_TITLES = {"docker": "the full Streamlit app (Docker)", "gradio": "train on a GPU (ZeroGPU)",
+                "static": "draw in your browser (static page)"}
+OWNER_PLACEHOLDER = "OWNER"  # in the links until --owner names the account
+ZEROGPU_PYTHON = "3.12"  # a Python that ZeroGPU Spaces run (3.10 or 3.12); the twin's code runs on 3.11 and later
+ZEROGPU_TORCH = "torch>=2.8"  # ZeroGPU installs a torch it supports: no pin, a floor the code needs
+ZEROGPU_HARDWARE = "zero-a10g"  # huggingface_hub's name for ZeroGPU hardware (historical: the cards are newer)
+GRADIO_PACKAGES = ("gradio", "gradio-client", "spaces", "numpy", "plotly", "safetensors", "scikit-image", "pillow")
+# what the twin imports, pinned as in requirements.txt; torchvision only fetches the data (any version torch takes)
 SKIP = shutil.ignore_patterns("__pycache__", "*.pyc", ".*.part", ".DS_Store")
 DOCKERIGNORE = "".join(f"{line}\n" for line in (".git", ".venv", "data/", "runs/", "build/", "__pycache__/", "*.pyc",
                                                  ".pytest_cache/"))
 GRADIO_BODY = """
-# CNN studio · draw a digit
+# CNN studio · train a CNN on a GPU
 
-The Gradio twin of CNN studio: draw a digit and a small CNN trained on MNIST reads it. See each
-preprocessing step (crop, fit in 20x20, centre by mass, what the model sees) and the feature maps of
-any layer. Training, inspection and the lessons are in the full Streamlit app (`make run`).
+The Gradio twin of CNN studio, the whole studio in four tabs. **Train**: pick a tutorial's recipe or a model, set
+the hyperparameters and watch the loss and accuracy curves grow while it trains on a GPU lent by ZeroGPU; the
+tutorial's reported accuracy appears beside yours. **Inspect**: your model's kernels, the feature maps of a test
+image, the confusion matrix and its mistakes. **Draw**: a digit for your model (or a pretrained one) to read, with
+each preprocessing step, the feature maps and where it looked. **Learn**: a kernel on a digit, by hand and by
+`F.conv2d`. Your runs are yours (a random key kept by your browser) and are deleted after a few hours.
 
-On ZeroGPU hardware (the Space's settings), `gradio_app.train_on_gpu` gets a GPU for each call through the
-`spaces` package; on any other hardware it trains on the CPU.
+**Hardware**: choose *ZeroGPU* in the Space's settings (free accounts may host two ZeroGPU Spaces). Each run asks
+ZeroGPU for the seconds its config needs (estimated before it starts, at most 120 s; a longer one is refused with
+a sentence), counted against the visitor's daily GPU quota, which the Space cannot read: ZeroGPU itself refuses a
+run when too little is left. On CPU hardware the same app trains on the CPU, with the Docker Space's limits.
 
-This folder is generated by `python deploy/space/assemble.py --kind gradio` from the CNN studio
-repository; edit the sources there, not here.
+{links}
+This folder is generated by `make space-gradio` (`python deploy/space/assemble.py --kind gradio`) from the CNN
+studio repository; edit the sources there, not here.
 """
 
 
@@ -57,6 +81,7 @@ runs in your browser: the preprocessing (crop, fit in 20x20, centre by mass, as 
 the model (ONNX, run by onnxruntime-web in WebAssembly) and the feature maps of its first layer. Nothing you
 draw is sent anywhere, and the page keeps working offline: save it and open the file.
 
+{links}
 This folder is generated by `make space-static` (`python deploy/space/assemble.py --kind static`) from the
 CNN studio repository, where training, inspection and the lessons live (`make run`); edit the sources
 there, not here.
@@ -71,23 +96,76 @@ def read_front_matter(text: str) -> tuple[dict, str]:
     return yaml.safe_load(match.group(1)), text[match.end():]
 
 
-def space_readme(kind: str, root: Path = ROOT, model: str = "lenet5_bn", accuracy: str = "not measured") -> str:
-    """deploy/space/README.md, its front matter made for `kind` (gradio: sdk_version from requirements.txt;
-    static: the page's `model` and its test `accuracy` in the text)."""
+def space_links(owner: str | None = None, repository: str | None = None) -> dict[str, str]:
+    """{kind: URL} of the three Spaces under `owner` (a placeholder until one is given) and "repository": the
+    source's URL, when known."""
+    found = {kind: f"https://huggingface.co/spaces/{owner or OWNER_PLACEHOLDER}/{name}"
+             for kind, name in SPACE_NAMES.items()}
+    return found | ({"repository": repository} if repository else {})
+
+
+def links_text(kind: str, links: dict[str, str]) -> str:
+    """The README's line of links to the other Spaces and the repository."""
+    others = [f"[{SPACE_TITLES[k]}]({links[k]})" for k in SPACE_NAMES if k != kind]
+    if "repository" in links:
+        others.append(f"[the source code]({links['repository']})")
+    return f"Also: {' · '.join(others)}.\n"
+
+
+def default_repository(root: Path = ROOT) -> str | None:
+    """The git remote `origin` of `root`, when it is an https URL (a Space links to it); else None."""
+    try:
+        url = subprocess.run(["git", "remote", "get-url", "origin"], cwd=root, capture_output=True, text=True,
+                             timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return url.removesuffix(".git") if url.startswith("https://") else None
+
+
+def pinned(requirements: str, name: str) -> str | None:
+    """The version `name` is pinned to (name==X.Y.Z) in a requirements text, or None."""
+    pin = re.search(rf"^{re.escape(name)}==(\S+)", requirements, re.MULTILINE | re.IGNORECASE)
+    return pin.group(1) if pin else None
+
+
+def gradio_requirements(root: Path = ROOT) -> str:
+    """The ZeroGPU Space's requirements.txt: torch >= 2.8 unpinned (ZeroGPU's Python and torch, not our 3.11 pins),
+    torchvision unpinned (to fetch the data), and the packages the twin imports at requirements.txt's pins."""
+    ours = (root / "requirements.txt").read_text()
+    lines = [ZEROGPU_TORCH, "torchvision"]
+    for name in GRADIO_PACKAGES:
+        version = pinned(ours, name)
+        if version is None:
+            raise ValueError(f"requirements.txt pins no {name} version ({name}==X.Y.Z), which the gradio Space needs")
+        lines.append(f"{name}=={version}")
+    header = ("# The ZeroGPU Space's requirements, made by deploy/space/assemble.py from requirements.txt: torch is not "
+              "pinned\n# (ZeroGPU installs a version it supports, 2.8 or newer), the rest is pinned as the project tests it.\n")
+    return header + "".join(f"{line}\n" for line in lines)
+
+
+def space_readme(kind: str, root: Path = ROOT, model: str = "lenet5_bn", accuracy: str = "not measured",
+                 links: dict[str, str] | None = None) -> str:
+    """deploy/space/README.md, its front matter made for `kind` (gradio: ZeroGPU's, sdk_version from
+    requirements.txt; static: the page's `model` and its test `accuracy` in the text), with `links` to the other
+    Spaces and the repository."""
     meta, body = read_front_matter((HERE / "README.md").read_text())
+    links = space_links() if links is None else links
     if kind == "gradio":
-        pin = re.search(r"^gradio==(\S+)", (root / "requirements.txt").read_text(), re.MULTILINE)
-        if not pin:
+        version = pinned((root / "requirements.txt").read_text(), "gradio")
+        if not version:
             raise ValueError("requirements.txt pins no gradio version (gradio==X.Y.Z), which sdk_version needs")
         meta.pop("app_port", None)
-        meta.update(sdk="gradio", sdk_version=pin.group(1), app_file="gradio_app.py",
-                    short_description="Draw a digit and watch a small CNN read it")
-        body = GRADIO_BODY
+        meta.update(title="CNN studio · GPU", sdk="gradio", sdk_version=version, python_version=ZEROGPU_PYTHON,
+                    app_file="gradio_app.py", suggested_hardware=ZEROGPU_HARDWARE,
+                    short_description="Train a CNN on a GPU, look inside, draw a digit")
+        body = GRADIO_BODY.format(links=links_text(kind, links))
     elif kind == "static":
         meta.pop("app_port", None)
         meta.update(sdk="static", app_file="index.html", title="CNN studio · draw a digit",
                     short_description="Draw a digit: a small CNN reads it in your browser")
-        body = STATIC_BODY.format(model=model, accuracy=accuracy)
+        body = STATIC_BODY.format(model=model, accuracy=accuracy, links=links_text(kind, links))
+    else:
+        body = body.rstrip("\n") + "\n\n" + links_text(kind, links)
     front = yaml.safe_dump(meta, sort_keys=False, allow_unicode=True)
     return f"---\n{front}---\n{body}"
 
@@ -127,8 +205,10 @@ def static_page(root: Path = ROOT, checkpoint: str = STATIC_CHECKPOINT) -> tuple
     return page, {"model": ckpt.meta["model"], "accuracy": accuracy}
 
 
-def assemble(out: Path, kind: str = "docker", root: Path = ROOT) -> Path:
-    """Write the Space folder for `kind` ('docker', 'gradio' or 'static') into `out`; returns `out`."""
+def assemble(out: Path, kind: str = "docker", root: Path = ROOT, owner: str | None = None,
+             repository: str | None = None) -> Path:
+    """Write the Space folder for `kind` ('docker', 'gradio' or 'static') into `out`, linking to the Spaces of
+    `owner` and to `repository` (default: the git remote); returns `out`."""
     if kind not in CONTENTS:
         raise ValueError(f"kind must be one of {', '.join(CONTENTS)}, not {kind!r}")
     files, folders = CONTENTS[kind]
@@ -152,7 +232,11 @@ def assemble(out: Path, kind: str = "docker", root: Path = ROOT) -> Path:
     for name in folders:
         if (root / name).is_dir():
             shutil.copytree(root / name, out / name, ignore=SKIP)
-    (out / "README.md").write_text(space_readme(kind, root, **about))
+    links = space_links(owner, repository or default_repository(root))
+    (out / "README.md").write_text(space_readme(kind, root, links=links, **about))
+    if kind == "gradio":
+        (out / "requirements.txt").write_text(gradio_requirements(root))
+        (out / "links.json").write_text(json.dumps({k: v for k, v in links.items() if k != "gradio"}, indent=1) + "\n")
     if kind == "docker":
         shutil.copy2(HERE / "Dockerfile", out / "Dockerfile")
         (out / ".dockerignore").write_text(DOCKERIGNORE)
@@ -164,9 +248,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--kind", choices=list(CONTENTS), default="docker",
                         help="docker (Streamlit), gradio, or static (one web page)")
     parser.add_argument("--out", type=Path, help="folder to write (default: build/space, build/space-<kind>)")
+    parser.add_argument("--owner", help="the Hugging Face account hosting the three Spaces (for the links between them)")
+    parser.add_argument("--repository", help="the source repository's URL (default: the git remote origin, if https)")
     args = parser.parse_args(argv)
     out = args.out or ROOT / "build" / ("space" if args.kind == "docker" else f"space-{args.kind}")
-    assemble(out, args.kind)
+    assemble(out, args.kind, owner=args.owner, repository=args.repository)
+    if not args.owner:
+        print(f"note: the links to the other Spaces name {OWNER_PLACEHOLDER}: pass --owner", file=sys.stderr)
     files = [p for p in out.rglob("*") if p.is_file()]
     print(f"{out}: {len(files)} files, {sum(p.stat().st_size for p in files) / 1e6:.1f} MB — ready to push")
     return 0
