@@ -34,6 +34,9 @@ ADJECTIVES = ("blue", "red", "green", "amber", "silver", "quick", "calm", "brave
 ANIMALS = ("otter", "fox", "owl", "lynx", "panda", "koala", "heron", "badger", "falcon", "gecko", "llama",
            "marten", "puffin", "quokka", "raven", "seal", "tapir", "walrus", "yak", "zebra")
 NAME_MAX = 24
+# Cores a class leaves to the app's server (thirty sessions keep it busy): its runs train on the others, with one
+# thread at least. On 2 cores a run of 2 threads beside the busy server stalls at every OpenMP barrier.
+SERVER_CORES = 1
 
 
 def teacher_token(root: Path) -> str:

@@ -72,6 +72,8 @@ def test_two_runs_at_once(store):
 def test_runs_at_once_share_the_cores_instead_of_oversubscribing_them():
     assert [threads_for(n, cores=8) for n in (1, 2, 3, 8, 16)] == [8, 4, 2, 1, 1]
     assert threads_for(1, cores=2) == 2 and threads_for(2, cores=2) == 1
+    assert [threads_for(n, cores=8, reserved=1) for n in (1, 2, 8)] == [7, 3, 1]  # a core left to the server
+    assert threads_for(1, cores=2, reserved=1) == 1 and threads_for(1, cores=1, reserved=1) == 1
 
 
 def test_each_worker_trains_with_its_share_of_threads(store, monkeypatch):
@@ -89,6 +91,24 @@ def test_each_worker_trains_with_its_share_of_threads(store, monkeypatch):
     assert seen == [1, 1]
     assert torch.get_num_threads() == before  # the caller's thread keeps its own setting
     assert JobManager(store).threads_per_run == threads_for(1)
+
+
+def test_a_class_leaves_a_core_to_the_server(store, monkeypatch):
+    seen = []
+
+    def fake_train_job(job, send, stop, callbacks=None, controls=None):
+        seen.append(job.threads)
+        send(Ended(RunStatus.FINISHED))
+
+    monkeypatch.setattr("cnn_core.runs.executors.train_job", fake_train_job)
+    monkeypatch.setattr("os.cpu_count", lambda: 4)
+    jobs = JobManager(store)
+    jobs.wait(jobs.submit(small()), timeout=60)
+    jobs.configure(1, 1, 1, {"teacher"}, reserved_cores=1)  # what ui.jobs does while a class runs
+    jobs.wait(jobs.submit(small(seed=1)), timeout=60)
+    jobs.configure(1, None, None)  # the class ended
+    jobs.wait(jobs.submit(small(seed=2)), timeout=60)
+    assert seen == [4, 3, 4]
 
 
 def test_cancel_running_and_waiting(store, monkeypatch):

@@ -11,7 +11,7 @@ import streamlit as st
 import torch
 
 from cnn_core.access import VISITOR_COOKIE, Access, Visitor, new_key, owner_tag, server_access
-from cnn_core.classroom import Classroom, ClassStore
+from cnn_core.classroom import SERVER_CORES, Classroom, ClassStore
 from cnn_core.hosted import HostedLimits
 from cnn_core.runs import JobManager, RunInfo, RunSettings, RunStore, runs_dir
 from cnn_core.runs.executors import make_executor
@@ -42,9 +42,10 @@ def job_manager() -> JobManager:
     room = classroom()
     if room is None:
         jobs.configure(concurrent, None, None)
-    else:  # a class: its runs at once, one training and one waiting per student, the teacher's first
-        c = room.limits
-        jobs.configure(c.runs_at_once, c.running_per_student, c.waiting_per_student, {room.teacher})
+    else:  # a class: its runs at once, one training and one waiting per student, the teacher's first; a core
+        c = room.limits  # left to the server that thirty sessions keep busy (docs/performance.md, a class)
+        jobs.configure(c.runs_at_once, c.running_per_student, c.waiting_per_student, {room.teacher},
+                       reserved_cores=SERVER_CORES)
     return jobs
 
 

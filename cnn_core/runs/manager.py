@@ -33,11 +33,12 @@ class QueueFull(ConfigError):
     """This owner may not queue more runs now; the message says why and what to do."""
 
 
-def threads_for(concurrent_runs: int, cores: int | None = None) -> int:
+def threads_for(concurrent_runs: int, cores: int | None = None, reserved: int = 0) -> int:
     """Torch threads per run so that runs training at once do not ask for more threads than there are cores:
     oversubscribed, OpenMP threads wait on each other (measured on 2 cores, two runs of 2 threads each
-    trained 4.5x slower in total than two runs of 1 thread)."""
-    return max(1, (cores or os.cpu_count() or 1) // max(1, concurrent_runs))
+    trained 4.5x slower in total than two runs of 1 thread). `reserved` cores are left to the app's server
+    (a class: thirty sessions keep it busy, and a run whose threads share its core waits at every barrier)."""
+    return max(1, ((cores or os.cpu_count() or 1) - reserved) // max(1, concurrent_runs))
 
 
 def _pid_alive(pid: int) -> bool:
@@ -125,14 +126,14 @@ class JobManager:
                             "for one to end.")
 
     def configure(self, max_concurrent: int, per_owner_running: int | None, per_owner_waiting: int | None,
-                  priority: set[str] = frozenset()) -> None:
-        """Change the queue's rules while it serves (a class's limits): runs at once, per owner, who goes first.
-        Runs already training go on; the next ones start under the new rules."""
+                  priority: set[str] = frozenset(), reserved_cores: int = 0) -> None:
+        """Change the queue's rules while it serves (a class's limits): runs at once, per owner, who goes first,
+        cores left to the server. Runs already training go on; the next ones start under the new rules."""
         with self._lock:
             changed = (max_concurrent, per_owner_running, per_owner_waiting, set(priority)) != (
                 self.max_concurrent, self.per_owner_running, self.per_owner_waiting, self._queue.priority)
             self.max_concurrent = max_concurrent
-            self.threads_per_run = threads_for(max_concurrent)
+            self.threads_per_run = threads_for(max_concurrent, reserved=reserved_cores)
             self.per_owner_running, self.per_owner_waiting = per_owner_running, per_owner_waiting
             self._queue.priority = set(priority)
         if changed:
