@@ -85,6 +85,31 @@ def write_dataset(folder: Path, n_train: int = 600, n_test: int = 200, gz: bool 
     return folder
 
 
+@pytest.fixture(autouse=True)
+def _close_the_apps_job_managers(monkeypatch):
+    """The JobManagers the app makes during a test (ui.jobs keeps one per runs folder in st.cache_resource, for
+    the whole pytest process) are closed when the test ends, with the executor each made for itself and its
+    warm worker process. Left open, every page test's runs folder kept a worker (about 450 MB: torch and its
+    data) until pytest exited (11 at once, 5.3 GB, in test_page_train and test_page_runs alone); in the whole
+    suite, Ray's memory monitor (it acts above 95% of the machine's memory) then killed the Ray tests' tasks.
+    Managers a test builds itself, around an executor it may share, are the test's own business."""
+    import ui.jobs
+
+    made: list = []
+
+    def recording(*args, **kwargs):
+        made.append(jobs := real(*args, **kwargs))
+        return jobs
+
+    real = ui.jobs.JobManager
+    monkeypatch.setattr(ui.jobs, "JobManager", recording)
+    yield
+    if made:
+        ui.jobs._manager.clear()  # the next test's app makes a fresh one
+    for jobs in made:
+        jobs.close()
+
+
 @pytest.fixture
 def tiny_data_dir(tmp_path, monkeypatch) -> Path:
     """A data dir with small synthetic 'mnist' and 'fashion-mnist'; checksums off (they are not the real files)."""
